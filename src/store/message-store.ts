@@ -1,0 +1,177 @@
+/**
+ * The durable message store: one interface, backends side by side (message-store-sqlite.ts,
+ * message-store-postgres.ts), one contract suite (test/contract/message-store.contract.ts).
+ *
+ * Channel ids given to and returned by the store are canonical (see channel-id.ts): person
+ * channels are "a@b". Translating to the id a user sees is the caller's job.
+ */
+
+/** Header flags of a message, as on the wire (low nibble of the fixed header). */
+export interface MessageHeader {
+  noPersist: boolean;
+  redDot: boolean;
+  syncOnce: boolean;
+}
+
+export interface AppendInput {
+  fromUid: string;
+  /** Canonical channel id. */
+  channelId: string;
+  channelType: number;
+  /** Idempotency key chosen by the client; with fromUid it identifies a send across retries. */
+  clientMsgNo: string;
+  header: MessageHeader;
+  /** The SEND setting byte, kept to rebuild RECV. */
+  setting: number;
+  /** Seconds to live, 0 = forever. */
+  expire: number;
+  topic: string;
+  /** Plain (decrypted) payload bytes. */
+  payload: Uint8Array;
+  /** Unix seconds. */
+  timestamp: number;
+}
+
+export interface AppendResult {
+  messageId: number;
+  messageSeq: number;
+  timestamp: number;
+  /** True when (fromUid, clientMsgNo) was stored before: the first message's ids are returned. */
+  duplicate: boolean;
+}
+
+export interface StoredMessage {
+  /** Global, store-assigned, strictly increasing, a safe JS integer (< 2^53). */
+  messageId: number;
+  /** Per-channel, starts at 1, strictly increasing with no gaps. */
+  messageSeq: number;
+  clientMsgNo: string;
+  fromUid: string;
+  channelId: string;
+  channelType: number;
+  header: MessageHeader;
+  setting: number;
+  expire: number;
+  topic: string;
+  timestamp: number;
+  payload: Uint8Array;
+}
+
+export interface MessageRangeQuery {
+  channelId: string;
+  channelType: number;
+  /** 0 with endSeq 0 = the latest `limit` messages. */
+  startSeq: number;
+  /** 0 = no bound. Exclusive. */
+  endSeq: number;
+  limit: number;
+  /** 0 = from startSeq downward (older), 1 = from startSeq upward (newer); WuKongIM's pull_mode. */
+  pullMode: 0 | 1;
+}
+
+export interface MessageRange {
+  /** Always in ascending seq order. */
+  messages: StoredMessage[];
+  /** True when more messages exist beyond `limit` in the pull direction. */
+  more: boolean;
+}
+
+export interface ChannelInfo {
+  channelId: string;
+  channelType: number;
+  ban: boolean;
+  disband: boolean;
+  sendBan: boolean;
+  large: boolean;
+}
+
+export interface ChannelUpdate {
+  channelId: string;
+  channelType: number;
+  ban?: boolean;
+  disband?: boolean;
+  sendBan?: boolean;
+  large?: boolean;
+}
+
+export interface ConversationSyncQuery {
+  uid: string;
+  /** Only conversations changed after this version (0 = all). */
+  version: number;
+  /** Recent messages per conversation (newest last), 0 = none. */
+  msgCount: number;
+  /** Client's last known seq per canonical channel key `${channelId}:${channelType}`; skip if server's last seq <= it. */
+  lastMsgSeqs?: Map<string, number>;
+  onlyUnread?: boolean;
+  excludeChannelTypes?: number[];
+  limit?: number;
+}
+
+export interface Conversation {
+  uid: string;
+  /** Canonical channel id. */
+  channelId: string;
+  channelType: number;
+  unread: number;
+  /** Unix seconds of the last message. */
+  timestamp: number;
+  lastMsgSeq: number;
+  lastClientMsgNo: string;
+  /** Seq up to which the user has read. */
+  readedToMsgSeq: number;
+  /** Monotonic change marker: the messageId of the last change. */
+  version: number;
+  recents: StoredMessage[];
+}
+
+export interface TokenRecord {
+  uid: string;
+  deviceFlag: number;
+  token: string;
+  /** 0 slave, 1 master. */
+  deviceLevel: number;
+}
+
+export interface MessageStore {
+  /** Create or upgrade the schema; idempotent, runs on every start. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  /**
+   * Store messages durably, in order, and return their ids only once committed. Each input gets
+   * the next seq of its channel. A (fromUid, clientMsgNo) stored before is not stored again: its
+   * first result comes back with duplicate=true. Batching many inputs into one call is how the
+   * gateway reaches high throughput (one transaction / fsync for the batch).
+   * Also updates conversations: the sender's read position moves to the new seq, and person
+   * channels get a conversation row for both users.
+   */
+  append(inputs: AppendInput[]): Promise<AppendResult[]>;
+
+  /** A fresh message id for messages that are not stored (NoPersist). */
+  allocateMessageId(): Promise<number>;
+
+  getMessages(query: MessageRangeQuery): Promise<MessageRange>;
+  getMessagesBySeq(channelId: string, channelType: number, seqs: number[]): Promise<StoredMessage[]>;
+  maxSeq(channelId: string, channelType: number): Promise<number>;
+
+  upsertChannel(update: ChannelUpdate): Promise<void>;
+  getChannel(channelId: string, channelType: number): Promise<ChannelInfo | undefined>;
+  /** Removes the channel, its subscribers and conversations; its messages may stay. */
+  deleteChannel(channelId: string, channelType: number): Promise<void>;
+  /** With reset=true the list replaces the current subscribers. Creates conversation rows for them. */
+  addSubscribers(channelId: string, channelType: number, uids: string[], reset?: boolean): Promise<void>;
+  removeSubscribers(channelId: string, channelType: number, uids: string[]): Promise<void>;
+  getSubscribers(channelId: string, channelType: number): Promise<string[]>;
+  isSubscriber(channelId: string, channelType: number, uid: string): Promise<boolean>;
+
+  /** Conversations of a user that changed after query.version, newest first. */
+  syncConversations(query: ConversationSyncQuery): Promise<Conversation[]>;
+  /** Marks read up to messageSeq (0 = the channel's last seq). */
+  clearUnread(uid: string, channelId: string, channelType: number, messageSeq?: number): Promise<void>;
+  /** Sets the unread count (moves the read position to lastSeq - unread). */
+  setUnread(uid: string, channelId: string, channelType: number, unread: number): Promise<void>;
+  deleteConversation(uid: string, channelId: string, channelType: number): Promise<void>;
+
+  setToken(record: TokenRecord): Promise<void>;
+  getToken(uid: string, deviceFlag: number): Promise<TokenRecord | undefined>;
+}
