@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+import { readFileSync } from "node:fs";
+import { optionsHelp, resolveOptions } from "../config/options.js";
+import { startSwitchboard } from "../server/switchboard.js";
+import { ConfigError } from "../util/errors.js";
+import { createLogger } from "../util/logger.js";
+
+const USAGE = `switchboard — an IM gateway cluster speaking WuKongIM's protocol
+
+Usage:
+  switchboard serve [options]    run the router API and gateway nodes (default: 2 nodes, SQLite)
+  switchboard --version
+  switchboard help
+
+Options of serve (flags > env > --config file > defaults):
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+async function serve(argv: string[]): Promise<void> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${USAGE}${optionsHelp()}\n`);
+    return;
+  }
+  const options = resolveOptions({ argv });
+  const logger = createLogger(options.logLevel);
+  const sb = await startSwitchboard(options, logger);
+  const lines = [
+    `Switchboard ${version()} is up.`,
+    `  router API  ${sb.apiUrl}   (try: curl -X POST "${sb.apiUrl}/route/batch?intranet=0" -H 'Content-Type: application/json' -d '["user1","user2","user3"]')`,
+    ...sb.nodes.map((n) => {
+      const a = n.info().external;
+      return `  ${n.id.padEnd(10)}  tcp ${a.tcpAddr}   ${a.wsAddr}   ${a.wssAddr}`;
+    }),
+    `  store       ${sb.backends.describe.store}; cluster: registry ${sb.backends.describe.registry}, bus ${sb.backends.describe.bus}`,
+    options.tokenAuth
+      ? "  auth        tokens required on CONNECT (set them with POST /user/token)"
+      : "  auth        token-less CONNECT allowed (--no-token-auth): development only",
+    "Press Ctrl-C to stop.",
+  ];
+  process.stderr.write(`${lines.join("\n")}\n`);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    await sb.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+}
+
+async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  switch (command) {
+    case "serve":
+      return serve(rest);
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(`${USAGE}${optionsHelp()}\n`);
+      return;
+    case "--version":
+    case "-v":
+      process.stdout.write(`${version()}\n`);
+      return;
+    default:
+      throw new ConfigError(`unknown command ${JSON.stringify(command)} (try: switchboard help)`);
+  }
+}
+
+main().catch((err) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`switchboard: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`switchboard: failed to start: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});

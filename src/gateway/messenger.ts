@@ -1,0 +1,222 @@
+import { type ClusterMessage, deliverMessage, encodeClusterMessage } from "../cluster/cluster-protocol.js";
+import type { MessageBus } from "../cluster/message-bus.js";
+import type { Presence } from "../cluster/presence.js";
+import { ReasonCode } from "../protocol/constants.js";
+import { ChannelType, storeChannelId } from "../store/channel-id.js";
+import type { AppendResult, MessageHeader, MessageStore, StoredMessage } from "../store/message-store.js";
+import { SwitchboardError } from "../util/errors.js";
+import type { Logger } from "../util/logger.js";
+import { silentLogger } from "../util/logger.js";
+import { uidProblem } from "../util/validate.js";
+import { SendPipeline } from "./send-pipeline.js";
+import { SubscriberCache } from "./subscriber-cache.js";
+
+/** Sender of messages posted by the server with no from_uid (WuKongIM's system uid). */
+export const SYSTEM_UID = "____system";
+
+/** A send refused before storing: carries the WuKongIM reason code for SENDACK and an HTTP status. */
+export class SendRejectedError extends SwitchboardError {
+  constructor(
+    readonly reasonCode: number,
+    status: number,
+    message: string,
+  ) {
+    super("send_rejected", status, message);
+  }
+}
+
+export interface SendRequest {
+  fromUid: string;
+  /** As the sender addresses it: the peer's uid for person channels. */
+  channelId: string;
+  channelType: number;
+  clientMsgNo: string;
+  header: MessageHeader;
+  setting: number;
+  expire: number;
+  topic: string;
+  payload: Uint8Array;
+  /** The connection that sent it: it gets a SENDACK, not a RECV. */
+  originConnId?: string;
+}
+
+export interface SendOutcome {
+  result: AppendResult;
+  message: StoredMessage;
+}
+
+/** A gateway node in this process that can take deliveries directly (no bus hop). */
+export interface LocalNode {
+  readonly id: string;
+  deliverLocal(uids: readonly string[], message: StoredMessage, excludeConnId?: string): void;
+  /** Close this node's sessions of (uid, deviceFlag) older than exceptEpoch. */
+  kickLocal(target: KickTarget, reasonCode: number, reason: string): void;
+}
+
+/** Sessions to kick: those of (uid, deviceFlag) on nodeId with an epoch below exceptEpoch. */
+export interface KickTarget {
+  nodeId: string;
+  uid: string;
+  deviceFlag: number;
+  exceptEpoch: number;
+}
+
+export interface MessengerOptions {
+  store: MessageStore;
+  presence: Presence;
+  bus: MessageBus;
+  mode: "targeted" | "broadcast";
+  logger?: Logger;
+}
+
+/**
+ * Store-and-forward for one process: checks a send is allowed, stores it (group commit), then
+ * fans it out — to local nodes directly and to remote nodes over the bus, one frame per node.
+ */
+export class Messenger {
+  readonly pipeline: SendPipeline;
+  readonly subscribers: SubscriberCache;
+  private readonly localNodes = new Map<string, LocalNode>();
+  private readonly logger: Logger;
+
+  constructor(private readonly options: MessengerOptions) {
+    this.logger = options.logger ?? silentLogger;
+    this.pipeline = new SendPipeline({ store: options.store, logger: this.logger });
+    this.subscribers = new SubscriberCache({ store: options.store });
+  }
+
+  addLocalNode(node: LocalNode): void {
+    this.localNodes.set(node.id, node);
+  }
+
+  removeLocalNode(nodeId: string): void {
+    this.localNodes.delete(nodeId);
+  }
+
+  /** Check, store, then fan out. Resolves after the commit; fan-out continues in the background. */
+  async send(req: SendRequest): Promise<SendOutcome> {
+    return this.commit(req, await this.authorize(req));
+  }
+
+  /**
+   * Store an authorized send (its canonical channel id from authorize()). The append is queued
+   * synchronously, so sends committed in order are stored in order.
+   */
+  async commit(req: SendRequest, channelId: string): Promise<SendOutcome> {
+    const timestamp = Math.floor(Date.now() / 1000);
+    const input = {
+      fromUid: req.fromUid,
+      channelId,
+      channelType: req.channelType,
+      clientMsgNo: req.clientMsgNo,
+      header: req.header,
+      setting: req.setting,
+      expire: req.expire,
+      topic: req.topic,
+      payload: req.payload,
+      timestamp,
+    };
+    const result = req.header.noPersist
+      ? { messageId: await this.options.store.allocateMessageId(), messageSeq: 0, timestamp, duplicate: false }
+      : await this.pipeline.append(input);
+    const message: StoredMessage = { ...input, messageId: result.messageId, messageSeq: result.messageSeq, timestamp: result.timestamp };
+    // A retried send was fanned out the first time; receivers sync what they missed.
+    if (!result.duplicate) {
+      this.dispatch(message, req.originConnId).catch((err) =>
+        this.logger.error({ err, messageId: message.messageId }, "fan-out failed after store; receivers will sync it"),
+      );
+    }
+    return { result, message };
+  }
+
+  /** Whether the sender may send here (reason code if not); resolves to the canonical channel id. */
+  async authorize(req: SendRequest): Promise<string> {
+    if (req.channelType === ChannelType.Person) {
+      const problem = uidProblem(req.channelId);
+      if (problem) throw new SendRejectedError(ReasonCode.ChannelIDError, 400, `channel_id ${problem}`);
+      return storeChannelId(req.fromUid, req.channelId, req.channelType);
+    }
+    if (req.channelType !== ChannelType.Group) {
+      throw new SendRejectedError(
+        ReasonCode.NotSupportChannelType,
+        400,
+        `channel_type ${req.channelType} is not supported (1 person, 2 group)`,
+      );
+    }
+    const channel = await this.subscribers.channel(req.channelId, req.channelType);
+    if (!channel) throw new SendRejectedError(ReasonCode.ChannelNotExist, 404, `group ${req.channelId} does not exist`);
+    if (channel.disband) throw new SendRejectedError(ReasonCode.Disband, 403, `group ${req.channelId} is disbanded`);
+    if (channel.ban) throw new SendRejectedError(ReasonCode.Ban, 403, `group ${req.channelId} is banned`);
+    if (req.fromUid !== SYSTEM_UID) {
+      if (channel.sendBan) throw new SendRejectedError(ReasonCode.SendBan, 403, `sending to group ${req.channelId} is not allowed`);
+      if (!(await this.subscribers.isSubscriber(req.channelId, req.channelType, req.fromUid))) {
+        throw new SendRejectedError(ReasonCode.SubscriberNotExist, 403, `${req.fromUid} is not a member of group ${req.channelId}`);
+      }
+    }
+    return req.channelId;
+  }
+
+  /** Who receives a stored message: both users of a person channel, or every group member. */
+  async recipients(message: StoredMessage): Promise<string[]> {
+    if (message.channelType === ChannelType.Person) {
+      const at = message.channelId.indexOf("@");
+      const a = message.channelId.slice(0, at);
+      const b = message.channelId.slice(at + 1);
+      return a === b ? [a] : [a, b];
+    }
+    return this.subscribers.list(message.channelId, message.channelType);
+  }
+
+  async dispatch(message: StoredMessage, originConnId?: string): Promise<void> {
+    const uids = await this.recipients(message);
+    if (uids.length === 0) return;
+    if (this.options.mode === "broadcast") {
+      // Seed 001 option 1: every node gets every message and delivers what it holds.
+      for (const node of this.localNodes.values()) node.deliverLocal(uids, message, originConnId);
+      this.options.bus.broadcast(
+        encodeClusterMessage(deliverMessage(message, uids, { all: true, skipNodes: [...this.localNodes.keys()] })),
+      );
+      return;
+    }
+    const bindings = await this.options.presence.lookup(uids);
+    const byNode = new Map<string, string[]>();
+    for (const [uid, list] of bindings) {
+      for (const b of list) {
+        const target = byNode.get(b.nodeId);
+        if (!target) byNode.set(b.nodeId, [uid]);
+        else if (target[target.length - 1] !== uid) target.push(uid);
+      }
+    }
+    for (const [nodeId, nodeUids] of byNode) {
+      const local = this.localNodes.get(nodeId);
+      if (local) local.deliverLocal(nodeUids, message, originConnId);
+      else this.options.bus.publish(nodeId, encodeClusterMessage(deliverMessage(message, nodeUids)));
+    }
+  }
+
+  /** Kick sessions wherever they are: directly when the node is in this process, else over the bus. */
+  kick(target: KickTarget, reasonCode: number, reason: string): void {
+    const local = this.localNodes.get(target.nodeId);
+    if (local) {
+      local.kickLocal(target, reasonCode, reason);
+      return;
+    }
+    const { uid, deviceFlag, exceptEpoch } = target;
+    this.options.bus.publish(target.nodeId, encodeClusterMessage({ type: "kick", uid, deviceFlag, exceptEpoch, reason }));
+  }
+
+  /** A frame that arrived over the bus for `node` (a node of this process). */
+  onClusterMessage(node: LocalNode, msg: ClusterMessage): void {
+    if (msg.type === "deliver") {
+      if (msg.skipNodes?.includes(node.id)) return;
+      const { type: _t, uids, all: _a, skipNodes: _s, ...message } = msg;
+      node.deliverLocal(uids, message);
+    } else if (msg.type === "kick") {
+      node.kickLocal(
+        { nodeId: node.id, uid: msg.uid, deviceFlag: msg.deviceFlag, exceptEpoch: msg.exceptEpoch },
+        ReasonCode.ConnectKick,
+        msg.reason,
+      );
+    }
+  }
+}

@@ -1,0 +1,392 @@
+import type { Presence, PresenceBinding } from "../cluster/presence.js";
+import {
+  type ConnectPacket,
+  type CryptoSession,
+  DeviceFlag,
+  FrameDecoder,
+  LATEST_VERSION,
+  MIN_VERSION,
+  type Packet,
+  PacketType,
+  ProtocolError,
+  ReasonCode,
+  type RecvPacket,
+  type SendPacket,
+  decryptPayload,
+  deriveSession,
+  encodeConnack,
+  encodeDisconnect,
+  encodePong,
+  encodeRecv,
+  encodeSendack,
+  encodeSuback,
+  encryptPayload,
+  recvMsgKey,
+  sendMsgKey,
+} from "../protocol/index.js";
+import { viewChannelId } from "../store/channel-id.js";
+import type { MessageStore, StoredMessage } from "../store/message-store.js";
+import type { Logger } from "../util/logger.js";
+import { uidProblem } from "../util/validate.js";
+import type { SessionHandle } from "./local-sessions.js";
+import { type Messenger, SendRejectedError } from "./messenger.js";
+import { TokenBucket } from "./rate-limit.js";
+import { RecvTracker } from "./recv-tracker.js";
+import type { Connection } from "./transport.js";
+
+/** SENDs over the rate limit in a row before the connection is dropped. */
+export const RATE_LIMIT_STRIKES = 50;
+
+export interface SessionLimits {
+  tokenAuth: boolean;
+  maxFrameBytes: number;
+  sendRate: number;
+}
+
+/** What a session needs from its node. */
+export interface SessionContext {
+  nodeId: string;
+  /** node_id sent in CONNACK (v4+): a number derived from the node's id. */
+  nodeNumber: number;
+  limits: SessionLimits;
+  store: MessageStore;
+  presence: Presence;
+  messenger: Messenger;
+  presenceTtlMs: number;
+  logger: Logger;
+  /** The session authenticated: index it, and kick whatever it displaced. */
+  onAuthenticated(session: Session, displaced: PresenceBinding | undefined): void;
+  onClosed(session: Session): void;
+}
+
+type State = "new" | "authenticating" | "open" | "closed";
+
+/**
+ * One client connection's protocol state machine: CONNECT/auth -> CONNACK, PING/PONG,
+ * SEND -> store -> SENDACK, RECV -> RECVACK with resends, kicks and limits.
+ */
+export class Session implements SessionHandle {
+  uid = "";
+  deviceFlag = 0;
+  deviceId = "";
+  epoch = 0;
+  version = LATEST_VERSION;
+  /** Unix ms of the last byte received: the node closes idle sessions. */
+  lastActivity = Date.now();
+  readonly openedAt = Date.now();
+  readonly recvs = new RecvTracker();
+
+  private state: State = "new";
+  private readonly decoder: FrameDecoder;
+  private crypto: CryptoSession | undefined;
+  private backlog: Packet[] = [];
+  private readonly bucket: TokenBucket;
+  private strikes = 0;
+  /** Serializes the check-then-enqueue part of SENDs so a client's messages keep their order. */
+  private sendChain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly conn: Connection,
+    private readonly ctx: SessionContext,
+  ) {
+    this.decoder = new FrameDecoder({ maxFrameSize: ctx.limits.maxFrameBytes });
+    this.bucket = new TokenBucket(ctx.limits.sendRate, ctx.limits.sendRate * 2);
+  }
+
+  get connId(): string {
+    return this.conn.id;
+  }
+
+  get isOpen(): boolean {
+    return this.state === "open";
+  }
+
+  /** A getter so TypeScript does not narrow it away across calls that change the state. */
+  private get closed(): boolean {
+    return this.state === "closed";
+  }
+
+  get isAuthenticated(): boolean {
+    return this.state === "open";
+  }
+
+  onData(chunk: Uint8Array): void {
+    if (this.state === "closed") return;
+    this.lastActivity = Date.now();
+    let packets: Packet[];
+    try {
+      packets = this.decoder.push(chunk);
+    } catch (err) {
+      const reason = err instanceof ProtocolError ? err.reason : ReasonCode.SystemError;
+      this.fail(reason, `bad frame: ${(err as Error).message}`);
+      return;
+    }
+    for (const packet of packets) {
+      // handle() may close the session part-way through a batch of packets.
+      if (this.closed) return;
+      if (this.state === "authenticating") this.backlog.push(packet);
+      else this.handle(packet);
+    }
+  }
+
+  private handle(packet: Packet): void {
+    if (this.state === "new") {
+      if (packet.type !== PacketType.CONNECT) {
+        this.fail(ReasonCode.AuthFail, `first packet must be CONNECT, got type ${packet.type}`);
+        return;
+      }
+      this.state = "authenticating";
+      this.connect(packet).catch((err) => {
+        this.ctx.logger.error({ err, connId: this.connId }, "CONNECT handling failed");
+        this.refuse(ReasonCode.SystemError, "internal error");
+      });
+      return;
+    }
+    switch (packet.type) {
+      case PacketType.PING:
+        this.conn.write(encodePong());
+        return;
+      case PacketType.SEND:
+        this.onSend(packet);
+        return;
+      case PacketType.RECVACK:
+        this.recvs.ack(packet.messageId);
+        return;
+      case PacketType.SUB:
+        // Channel subscriptions are not part of this product: answer so the SDK does not wait.
+        this.conn.write(
+          encodeSuback(
+            {
+              type: PacketType.SUBACK,
+              subNo: packet.subNo,
+              channelId: packet.channelId,
+              channelType: packet.channelType,
+              action: packet.action,
+              reasonCode: ReasonCode.NotSupportChannelType,
+            },
+            this.version,
+          ),
+        );
+        return;
+      case PacketType.DISCONNECT:
+        this.close("client disconnected");
+        return;
+      case PacketType.CONNECT:
+        this.fail(ReasonCode.AuthFail, "CONNECT sent twice on one connection");
+        return;
+      default:
+        this.fail(ReasonCode.NotSupportHeader, `packet type ${packet.type} is not accepted from clients`);
+    }
+  }
+
+  private async connect(p: ConnectPacket): Promise<void> {
+    const requested = p.version === 0 ? LATEST_VERSION : p.version;
+    if (requested < MIN_VERSION) {
+      this.fail(ReasonCode.NotSupportHeader, `protocol version ${p.version} is not supported (${MIN_VERSION}-${LATEST_VERSION})`);
+      return;
+    }
+    this.version = Math.min(requested, LATEST_VERSION);
+    this.decoder.setVersion(this.version);
+    this.uid = p.uid;
+    this.deviceFlag = p.deviceFlag;
+    this.deviceId = p.deviceId;
+    const problem = uidProblem(p.uid);
+    if (problem) return this.refuse(ReasonCode.AuthFail, `uid ${problem}`);
+    if (!p.clientKey) return this.refuse(ReasonCode.ClientKeyIsEmpty, "client_key is empty");
+    if (this.ctx.limits.tokenAuth) {
+      const record = await this.ctx.store.getToken(p.uid, p.deviceFlag);
+      if (!record || record.token !== p.token) return this.refuse(ReasonCode.AuthFail, "token does not match");
+    }
+    try {
+      this.crypto = deriveSession(p.clientKey);
+    } catch (err) {
+      return this.refuse(ReasonCode.AuthFail, `bad client_key: ${(err as Error).message}`);
+    }
+    if (this.state === "closed") return;
+    this.epoch = await this.ctx.presence.nextEpoch(p.uid);
+    const bound = await this.ctx.presence.bind(
+      { uid: p.uid, nodeId: this.ctx.nodeId, deviceFlag: p.deviceFlag, connId: this.connId, epoch: this.epoch },
+      this.ctx.presenceTtlMs,
+    );
+    // The connection may have gone while presence was being written.
+    if (this.closed) {
+      await this.ctx.presence.unbind(p.uid, p.deviceFlag, this.epoch);
+      return;
+    }
+    if (!bound.accepted) return this.refuse(ReasonCode.ConnectKick, "a newer login of this device exists");
+    const now = Date.now();
+    this.conn.write(
+      encodeConnack(
+        {
+          type: PacketType.CONNACK,
+          hasServerVersion: p.version > 3,
+          serverVersion: this.version,
+          timeDiff: now - p.clientTimestamp,
+          reasonCode: ReasonCode.Success,
+          serverKey: this.crypto.serverKeyBase64,
+          salt: this.crypto.salt,
+          nodeId: this.ctx.nodeNumber,
+        },
+        this.version,
+      ),
+    );
+    this.state = "open";
+    this.ctx.onAuthenticated(this, bound.displaced);
+    this.ctx.logger.debug({ uid: this.uid, device: this.deviceFlag, connId: this.connId, version: this.version }, "client connected");
+    const backlog = this.backlog;
+    this.backlog = [];
+    for (const packet of backlog) this.handle(packet);
+  }
+
+  private onSend(p: SendPacket): void {
+    if (!this.bucket.take()) {
+      this.strikes++;
+      this.sendAck(p, 0, 0, ReasonCode.RateLimit);
+      if (this.strikes >= RATE_LIMIT_STRIKES) this.fail(ReasonCode.RateLimit, "send rate limit exceeded");
+      return;
+    }
+    this.strikes = 0;
+    let payload: Uint8Array;
+    const crypto = this.crypto!;
+    if (sendMsgKey(crypto, p) !== p.msgKey) {
+      this.sendAck(p, 0, 0, ReasonCode.MsgKeyError);
+      return;
+    }
+    try {
+      payload = decryptPayload(crypto, p.payload);
+    } catch {
+      this.sendAck(p, 0, 0, ReasonCode.PayloadDecodeError);
+      return;
+    }
+    const request = {
+      fromUid: this.uid,
+      channelId: p.channelId,
+      channelType: p.channelType,
+      clientMsgNo: p.clientMsgNo,
+      header: { noPersist: p.noPersist, redDot: p.redDot, syncOnce: p.syncOnce },
+      setting: p.setting,
+      expire: p.expire ?? 0,
+      topic: p.topic ?? "",
+      payload,
+      originConnId: this.connId,
+    };
+    const messenger = this.ctx.messenger;
+    const committed = this.sendChain.then(async () => {
+      const channelId = await messenger.authorize(request);
+      return messenger.commit(request, channelId);
+    });
+    this.sendChain = committed.catch(() => undefined);
+    committed.then(
+      ({ result }) => this.sendAck(p, result.messageId, result.messageSeq, ReasonCode.Success),
+      (err) => {
+        if (err instanceof SendRejectedError) {
+          this.sendAck(p, 0, 0, err.reasonCode);
+          return;
+        }
+        this.ctx.logger.error({ err, uid: this.uid }, "storing a SEND failed");
+        this.sendAck(p, 0, 0, ReasonCode.SystemError);
+      },
+    );
+  }
+
+  private sendAck(p: SendPacket, messageId: number, messageSeq: number, reasonCode: number): void {
+    if (this.state === "closed") return;
+    this.conn.write(
+      encodeSendack(
+        { type: PacketType.SENDACK, messageId, clientSeq: p.clientSeq, messageSeq, reasonCode, clientMsgNo: p.clientMsgNo },
+        this.version,
+      ),
+    );
+  }
+
+  /** Push a stored message as a RECV, encrypted for this session, tracked until RECVACK. */
+  deliver(message: StoredMessage): void {
+    if (this.state !== "open") return;
+    const crypto = this.crypto!;
+    const own = message.fromUid === this.uid;
+    const payload = encryptPayload(crypto, message.payload);
+    const recv: RecvPacket = {
+      type: PacketType.RECV,
+      dup: false,
+      noPersist: message.header.noPersist,
+      // The sender's own devices get their message without an unread mark.
+      redDot: message.header.redDot && !own,
+      syncOnce: message.header.syncOnce,
+      setting: message.setting & ~0x02,
+      msgKey: "",
+      fromUid: message.fromUid,
+      channelId: viewChannelId(this.uid, message.channelId, message.channelType),
+      channelType: message.channelType,
+      expire: message.expire,
+      clientMsgNo: message.clientMsgNo,
+      messageId: message.messageId,
+      messageSeq: message.messageSeq,
+      timestamp: message.timestamp,
+      topic: message.topic,
+      payload,
+    };
+    recv.msgKey = recvMsgKey(crypto, recv);
+    const frame = encodeRecv(recv, this.version);
+    if (!this.conn.write(frame)) return;
+    this.recvs.track(message.messageId, frame, Date.now());
+  }
+
+  /** Resend what is due; called by the node's sweep. */
+  resendDue(now: number): void {
+    if (this.state !== "open" || this.recvs.size === 0) return;
+    const frames = this.recvs.due(now);
+    if (frames.length > 0) this.conn.writeMany(frames);
+  }
+
+  kick(reasonCode: number, reason: string): void {
+    this.fail(reasonCode, reason);
+  }
+
+  /** CONNACK with a failure code, then close (the SDK stops reconnecting on a failed CONNACK). */
+  private refuse(reasonCode: number, reason: string): void {
+    if (this.state === "closed") return;
+    this.ctx.logger.info({ uid: this.uid, connId: this.connId, reasonCode, reason }, "CONNECT refused");
+    this.conn.write(
+      encodeConnack(
+        {
+          type: PacketType.CONNACK,
+          hasServerVersion: this.version > 3,
+          serverVersion: this.version,
+          timeDiff: 0,
+          reasonCode,
+          serverKey: "",
+          salt: "",
+          nodeId: this.ctx.nodeNumber,
+        },
+        this.version,
+      ),
+    );
+    this.close(reason);
+  }
+
+  /** DISCONNECT with a reason, then close. */
+  fail(reasonCode: number, reason: string): void {
+    if (this.state === "closed") return;
+    this.ctx.logger.info({ uid: this.uid || undefined, connId: this.connId, reasonCode, reason }, "disconnecting client");
+    this.conn.write(encodeDisconnect({ type: PacketType.DISCONNECT, reasonCode, reason }, this.version));
+    this.close(reason);
+  }
+
+  close(reason: string): void {
+    if (this.state === "closed") return;
+    const wasOpen = this.state === "open";
+    this.state = "closed";
+    this.conn.close(reason);
+    if (wasOpen) this.ctx.onClosed(this);
+  }
+
+  /** The transport closed underneath us. */
+  onTransportClosed(): void {
+    if (this.state === "closed") return;
+    const wasOpen = this.state === "open";
+    this.state = "closed";
+    if (wasOpen) this.ctx.onClosed(this);
+  }
+}
+
+export { DeviceFlag };

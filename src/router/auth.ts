@@ -1,0 +1,24 @@
+import { timingSafeEqual } from "node:crypto";
+import type { MiddlewareHandler } from "hono";
+import { UnauthorizedError } from "../util/errors.js";
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * Server-side endpoints (acting for users) need the API key when one is configured: header
+ * `token: KEY` as WuKongIM's managerToken, or `Authorization: Bearer KEY`.
+ */
+export function requireApiKey(apiKey: string | undefined): MiddlewareHandler {
+  return async (c, next) => {
+    if (apiKey !== undefined) {
+      const bearer = c.req.header("authorization")?.replace(/^Bearer\s+/i, "");
+      const given = c.req.header("token") ?? bearer;
+      if (given === undefined || !sameSecret(given, apiKey)) throw new UnauthorizedError();
+    }
+    await next();
+  };
+}

@@ -1,0 +1,26 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { SwitchboardError } from "../util/errors.js";
+import type { Logger } from "../util/logger.js";
+
+/** The body of every error answer: a stable code and a sentence for people. */
+export interface ErrorBody {
+  error: string;
+  message: string;
+}
+
+/**
+ * The one place errors become HTTP answers. Known errors keep their status and message; anything
+ * else is a 500 whose details go to the log, never to the client.
+ */
+export function errorResponse(err: unknown, c: Context, logger: Logger): Response {
+  // The rest of an oversized body is still on the socket: close it rather than reuse it.
+  if ((err instanceof SwitchboardError || err instanceof HTTPException) && err.status === 413) c.header("Connection", "close");
+  if (err instanceof SwitchboardError) return c.json<ErrorBody>({ error: err.code, message: err.message }, err.status as 400);
+  if (err instanceof HTTPException) {
+    const code = err.status === 413 ? "payload_too_large" : err.status === 401 ? "unauthorized" : "bad_request";
+    return c.json<ErrorBody>({ error: code, message: err.message || "bad request" }, err.status);
+  }
+  logger.error({ err, method: c.req.method, path: c.req.path }, "internal error while serving a request");
+  return c.json<ErrorBody>({ error: "internal", message: "internal server error" }, 500);
+}

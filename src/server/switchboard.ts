@@ -1,0 +1,150 @@
+import type { AssignmentStrategy } from "../cluster/assignment.js";
+import { decodeClusterMessage } from "../cluster/cluster-protocol.js";
+import { NodeDirectory } from "../cluster/node-directory.js";
+import { createStrategy } from "../cluster/strategies.js";
+import type { ServeOptions } from "../config/options.js";
+import { GatewayNode } from "../gateway/gateway-node.js";
+import { Messenger } from "../gateway/messenger.js";
+import { loadOrCreateCertificate } from "../gateway/tls.js";
+import { createRouterApp } from "../router/app.js";
+import { UserAssigner } from "../router/assigner.js";
+import { requireApiKey } from "../router/auth.js";
+import { channelRoutes } from "../router/channel.js";
+import { conversationRoutes } from "../router/conversation.js";
+import { type HttpServerHandle, startHttpServer } from "../router/http-server.js";
+import { messageRoutes } from "../router/message.js";
+import { nodeRoutes } from "../router/nodes.js";
+import { routeRoutes } from "../router/route.js";
+import { userRoutes } from "../router/user.js";
+import type { Logger } from "../util/logger.js";
+import { silentLogger } from "../util/logger.js";
+import { type Backends, createBackends } from "./backends.js";
+
+export interface Switchboard {
+  readonly options: ServeOptions;
+  /** Base URL of the router HTTP API, e.g. http://127.0.0.1:5001 */
+  readonly apiUrl: string;
+  readonly apiPort: number;
+  readonly nodes: GatewayNode[];
+  readonly backends: Backends;
+  readonly messenger: Messenger;
+  readonly directory: NodeDirectory;
+  readonly strategy: AssignmentStrategy;
+  close(): Promise<void>;
+}
+
+function hostForUrl(host: string): string {
+  return host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+}
+
+/**
+ * Starts everything one process runs: the router API and its gateway nodes, over the backends
+ * the options name. `npm start` runs this with defaults: 2 nodes, memory cluster, SQLite.
+ */
+export async function startSwitchboard(options: ServeOptions, logger: Logger = silentLogger): Promise<Switchboard> {
+  const backends = await createBackends(options, logger);
+  const cleanups: (() => unknown)[] = [() => backends.close()];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch((err) => logger.warn({ err }, "shutdown step failed"));
+  };
+  try {
+    const { store, registry, presence, bus } = backends;
+    const tls = loadOrCreateCertificate({
+      dataDir: options.dataDir,
+      certPath: options.tlsCert,
+      keyPath: options.tlsKey,
+      hostnames: [options.externalHost, options.intranetHost],
+    });
+    const messenger = new Messenger({ store, presence, bus, mode: options.deliveryMode, logger: logger.child({ part: "messenger" }) });
+    const directory = new NodeDirectory({ registry, logger });
+    await directory.start();
+    cleanups.push(() => directory.stop());
+    // A node that left (clean stop or TTL expiry) takes its users' presence with it.
+    const unwatch = registry.watch((event) => {
+      if (event.type === "leave") presence.removeNode(event.nodeId).catch((err) => logger.warn({ err }, "presence cleanup failed"));
+    });
+    cleanups.push(unwatch);
+
+    const strategy = createStrategy(options.strategy);
+    const assigner = new UserAssigner({ directory, presence, strategy });
+    const protectedRoutes = (app: ReturnType<typeof routeRoutes>) => {
+      app.use("*", requireApiKey(options.apiKey));
+      return app;
+    };
+    const app = createRouterApp(
+      [
+        routeRoutes(assigner, options.routeBatchLimit),
+        nodeRoutes(directory, Date.now()),
+        protectedRoutes(userRoutes(store, presence, messenger)),
+        protectedRoutes(messageRoutes(messenger, options.maxFrameBytes)),
+        protectedRoutes(channelRoutes(store, messenger)),
+        protectedRoutes(conversationRoutes(store)),
+      ],
+      logger.child({ part: "router" }),
+    );
+    const http: HttpServerHandle = await startHttpServer(app, options.apiHost, options.apiPort);
+    cleanups.push(() => http.close());
+    const apiUrl = `http://${hostForUrl(options.intranetHost)}:${http.port}`;
+
+    const count = options.nodeId ? 1 : options.nodes;
+    const nodes: GatewayNode[] = [];
+    for (let i = 0; i < count; i++) {
+      const port = (base: number) => (base === 0 ? 0 : base + i);
+      const node = new GatewayNode({
+        id: options.nodeId ?? `node-${i + 1}`,
+        addresses: {
+          bindHost: options.bindHost,
+          tcpPort: port(options.tcpPort),
+          wsPort: port(options.wsPort),
+          wssPort: port(options.wssPort),
+          externalHost: options.externalHost,
+          intranetHost: options.intranetHost,
+        },
+        apiUrl,
+        tls,
+        limits: {
+          tokenAuth: options.tokenAuth,
+          maxFrameBytes: options.maxFrameBytes,
+          sendRate: options.sendRate,
+          maxWriteBufferBytes: options.maxWriteBufferBytes,
+          maxConnections: options.maxConnections,
+          idleTimeoutMs: options.idleTimeoutMs,
+        },
+        allowedOrigins: options.allowedOrigins,
+        store,
+        presence,
+        registry,
+        bus,
+        messenger,
+        logger,
+      });
+      await bus.subscribe(node.id, (frame) => {
+        try {
+          const msg = decodeClusterMessage(frame);
+          messenger.onClusterMessage(node, msg);
+        } catch (err) {
+          logger.warn({ err, node: node.id }, "dropped a bad frame from the bus");
+        }
+      });
+      await node.start();
+      nodes.push(node);
+      cleanups.push(() => node.stop());
+    }
+    await directory.resync();
+    logger.info({ api: apiUrl, nodes: nodes.map((n) => n.info().external), backends: backends.describe }, "switchboard started");
+    return {
+      options,
+      apiUrl,
+      apiPort: http.port,
+      nodes,
+      backends,
+      messenger,
+      directory,
+      strategy,
+      close: cleanup,
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

@@ -1,0 +1,24 @@
+import { InvalidArgumentError } from "./errors.js";
+
+/** Longest uid we accept, in UTF-8 bytes (keeps keys, frames and logs bounded). */
+export const MAX_UID_BYTES = 128;
+
+/**
+ * A uid is a non-empty string without "@" (the person-channel separator), control characters or
+ * whitespace at either end. Returns the reason it is not, or undefined when it is fine.
+ */
+export function uidProblem(uid: unknown): string | undefined {
+  if (typeof uid !== "string") return "must be a string";
+  if (uid.length === 0) return "must not be empty";
+  if (Buffer.byteLength(uid) > MAX_UID_BYTES) return `must be at most ${MAX_UID_BYTES} bytes`;
+  if (uid.includes("@")) return "must not contain '@'";
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+  if (/[\u0000-\u001f\u007f]/.test(uid)) return "must not contain control characters";
+  if (uid.trim() !== uid) return "must not start or end with white space";
+  return undefined;
+}
+
+export function assertUid(uid: unknown, field = "uid"): asserts uid is string {
+  const problem = uidProblem(uid);
+  if (problem) throw new InvalidArgumentError(`${field} ${problem}`);
+}
