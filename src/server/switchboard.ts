@@ -14,6 +14,7 @@ import { conversationRoutes } from "../router/conversation.js";
 import { type HttpServerHandle, startHttpServer } from "../router/http-server.js";
 import { messageRoutes } from "../router/message.js";
 import { nodeRoutes } from "../router/nodes.js";
+import { pushRoutes } from "../router/push.js";
 import { routeRoutes } from "../router/route.js";
 import { userRoutes } from "../router/user.js";
 import type { Logger } from "../util/logger.js";
@@ -79,6 +80,7 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
         protectedRoutes(messageRoutes(messenger, options.maxFrameBytes)),
         protectedRoutes(channelRoutes(store, messenger)),
         protectedRoutes(conversationRoutes(store)),
+        protectedRoutes(pushRoutes(messenger, presence, options.maxFrameBytes)),
       ],
       logger.child({ part: "router" }),
     );

@@ -5,12 +5,43 @@ import { type ServeOptions, resolveOptions } from "../../src/config/options.js";
 import { type Switchboard, startSwitchboard } from "../../src/server/switchboard.js";
 import { createLogger, silentLogger } from "../../src/util/logger.js";
 
+// biome-ignore lint/suspicious/noExplicitAny: test answers are checked field by field
+type Json = any;
+
 export interface TestServer extends Switchboard {
   dataDir: string;
   /** POST JSON to the router; returns status and parsed body (or text when not JSON). */
-  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
-  get(path: string, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: Json }>;
+  get(path: string, headers?: Record<string, string>): Promise<{ status: number; body: Json }>;
   stop(): Promise<void>;
+}
+
+export interface ApiClient {
+  request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: Json }>;
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: Json }>;
+  get(path: string, headers?: Record<string, string>): Promise<{ status: number; body: Json }>;
+}
+
+/** JSON over HTTP to a router API; the body comes back parsed (or as text when not JSON). */
+export function apiClient(apiUrl: string): ApiClient {
+  const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${apiUrl}${path}`, {
+      method,
+      headers: { "content-type": "application/json", ...headers },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {}
+    return { status: res.status, body: parsed as Json };
+  };
+  return {
+    request,
+    post: (path, body, headers) => request("POST", path, body, headers),
+    get: (path, headers) => request("GET", path, undefined, headers),
+  };
 }
 
 /** A real Switchboard on free loopback ports with its own data folder; defaults suit tests. */
@@ -32,19 +63,7 @@ export async function startTestServer(overrides: Partial<ServeOptions> = {}): Pr
   });
   const logger = process.env.TEST_LOG ? createLogger("debug", 2) : silentLogger;
   const sb = await startSwitchboard(options, logger);
-  const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(`${sb.apiUrl}${path}`, {
-      method,
-      headers: { "content-type": "application/json", ...headers },
-      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {}
-    return { status: res.status, body: parsed as any };
-  };
+  const { request } = apiClient(sb.apiUrl);
   return Object.assign(Object.create(null), sb, {
     dataDir,
     close: sb.close,
