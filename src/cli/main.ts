@@ -16,8 +16,14 @@ Options of serve (flags > env > --config file > defaults):
 `;
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
+  // The package root is two folders up from src/cli/main.ts (tsx, `npm run dev`) and three from dist/src/cli/main.js.
+  for (const path of ["../../package.json", "../../../package.json"]) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), "utf8")) as { name?: string; version: string };
+      if (pkg.name === "switchboard") return pkg.version;
+    } catch {}
+  }
+  return "unknown";
 }
 
 async function serve(argv: string[]): Promise<void> {

@@ -1,4 +1,5 @@
 import type { AppendInput, AppendResult, MessageStore } from "../store/message-store.js";
+import { checkAppendInput } from "../store/store-common.js";
 import type { Logger } from "../util/logger.js";
 import { silentLogger } from "../util/logger.js";
 
@@ -38,6 +39,8 @@ export class SendPipeline {
 
   append(input: AppendInput): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
+      // Checked alone: an input the store refuses would otherwise fail everyone's batch with it.
+      checkAppendInput(input);
       this.queue.push({ input, resolve, reject });
       this.schedule();
     });

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import type { MiddlewareHandler } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { UnauthorizedError } from "../util/errors.js";
 
 function sameSecret(a: string, b: string): boolean {
@@ -21,4 +21,18 @@ export function requireApiKey(apiKey: string | undefined): MiddlewareHandler {
     }
     await next();
   };
+}
+
+/**
+ * `module` behind the API key. The check is registered on the module's own paths, ahead of its
+ * handlers: a `use("*")` added after the routes never runs (the handler answers first), and one
+ * mounted at "/" would also guard the open endpoints (route, health) of the whole app.
+ */
+export function withApiKey(module: Hono, apiKey: string | undefined): Hono {
+  if (apiKey === undefined) return module;
+  const guard = requireApiKey(apiKey);
+  const guarded = new Hono();
+  for (const path of new Set(module.routes.map((r) => r.path))) guarded.use(path, guard);
+  guarded.route("/", module);
+  return guarded;
 }

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { SendRejectedError } from "../gateway/messenger.js";
 import { SwitchboardError } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
 
@@ -7,6 +8,8 @@ import type { Logger } from "../util/logger.js";
 export interface ErrorBody {
   error: string;
   message: string;
+  /** For a refused send: the WuKongIM reason code a SENDACK would carry (e.g. 3 not a member). */
+  reason?: number;
 }
 
 /**
@@ -16,6 +19,8 @@ export interface ErrorBody {
 export function errorResponse(err: unknown, c: Context, logger: Logger): Response {
   // The rest of an oversized body is still on the socket: close it rather than reuse it.
   if ((err instanceof SwitchboardError || err instanceof HTTPException) && err.status === 413) c.header("Connection", "close");
+  if (err instanceof SendRejectedError)
+    return c.json<ErrorBody>({ error: err.code, message: err.message, reason: err.reasonCode }, err.status as 400);
   if (err instanceof SwitchboardError) return c.json<ErrorBody>({ error: err.code, message: err.message }, err.status as 400);
   if (err instanceof HTTPException) {
     const code = err.status === 413 ? "payload_too_large" : err.status === 401 ? "unauthorized" : "bad_request";

@@ -8,7 +8,7 @@ import { Messenger } from "../gateway/messenger.js";
 import { loadOrCreateCertificate } from "../gateway/tls.js";
 import { createRouterApp } from "../router/app.js";
 import { UserAssigner } from "../router/assigner.js";
-import { requireApiKey } from "../router/auth.js";
+import { withApiKey } from "../router/auth.js";
 import { channelRoutes } from "../router/channel.js";
 import { conversationRoutes } from "../router/conversation.js";
 import { type HttpServerHandle, startHttpServer } from "../router/http-server.js";
@@ -68,10 +68,7 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
 
     const strategy = createStrategy(options.strategy);
     const assigner = new UserAssigner({ directory, presence, strategy });
-    const protectedRoutes = (app: ReturnType<typeof routeRoutes>) => {
-      app.use("*", requireApiKey(options.apiKey));
-      return app;
-    };
+    const protectedRoutes = (app: ReturnType<typeof routeRoutes>) => withApiKey(app, options.apiKey);
     const app = createRouterApp(
       [
         routeRoutes(assigner, options.routeBatchLimit),

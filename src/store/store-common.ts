@@ -62,8 +62,21 @@ function isUint(v: unknown, max = Number.MAX_SAFE_INTEGER): v is number {
   return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max;
 }
 
+/**
+ * Longest channel id, uid and client_msg_no the store keeps, in UTF-8 bytes: two such keys in one
+ * index entry stay under PostgreSQL's btree limit (~2.7 KB), which would otherwise fail the write.
+ */
+export const MAX_KEY_BYTES = 1024;
+
+/** Text both backends keep alike: PostgreSQL text cannot hold NUL; `maxBytes` bounds indexed keys. */
+function checkText(value: string, what: string, maxBytes?: number): void {
+  if (value.includes("\u0000")) bad(`${what} must not contain NUL characters`);
+  if (maxBytes !== undefined && Buffer.byteLength(value) > maxBytes) bad(`${what} is longer than ${maxBytes} bytes`);
+}
+
 export function checkChannel(channelId: unknown, channelType: unknown): void {
   if (typeof channelId !== "string" || channelId.length === 0) bad("channelId must be a non-empty string");
+  checkText(channelId, "channelId", MAX_KEY_BYTES);
   if (!isUint(channelType, 255) || channelType === 0) bad(`channelType must be an integer 1..255, got ${String(channelType)}`);
   if (channelType === ChannelType.Person) {
     // Canonical form only: a caller passing the peer's uid would split one chat into two channels.
@@ -77,6 +90,7 @@ export function checkChannel(channelId: unknown, channelType: unknown): void {
 export function checkUid(uid: unknown, what = "uid"): void {
   if (typeof uid !== "string" || uid.length === 0) bad(`${what} must be a non-empty string`);
   if (uid.includes(PERSON_SEPARATOR)) bad(`${what} may not contain "${PERSON_SEPARATOR}"`);
+  checkText(uid, what, MAX_KEY_BYTES);
 }
 
 export function checkUint(value: unknown, what: string, max = Number.MAX_SAFE_INTEGER): void {
@@ -88,13 +102,16 @@ export function checkAppendInputs(inputs: AppendInput[]): void {
   inputs.forEach(checkAppendInput);
 }
 
-function checkAppendInput(m: AppendInput, index: number): void {
+/** One input of append(); callers batching inputs check each first so one bad input fails alone. */
+export function checkAppendInput(m: AppendInput, index = 0): void {
   const at = `append input ${index}`;
   if (m === null || typeof m !== "object") bad(`${at}: not an object`);
   checkChannel(m.channelId, m.channelType);
   checkUid(m.fromUid, `${at}: fromUid`);
   if (typeof m.clientMsgNo !== "string") bad(`${at}: clientMsgNo must be a string`);
+  checkText(m.clientMsgNo, `${at}: clientMsgNo`, MAX_KEY_BYTES);
   if (typeof m.topic !== "string") bad(`${at}: topic must be a string`);
+  checkText(m.topic, `${at}: topic`);
   if (!(m.payload instanceof Uint8Array)) bad(`${at}: payload must be a Uint8Array`);
   const h = m.header;
   if (
@@ -115,6 +132,7 @@ export function checkToken(r: TokenRecord): void {
   checkUid(r.uid);
   checkUint(r.deviceFlag, "deviceFlag", 255);
   if (typeof r.token !== "string") bad("token must be a string");
+  checkText(r.token, "token");
   checkUint(r.deviceLevel, "deviceLevel", 1);
 }
 

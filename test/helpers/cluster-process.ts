@@ -40,9 +40,26 @@ export async function startNodeProcess(o: NodeProcessOptions, timeoutMs = 20_000
   const args = ["--import", "tsx", join(root, "src/cli/main.ts"), "serve", "--nodes", "1", "--node-id", o.nodeId];
   args.push("--cluster-name", o.clusterName, "--redis", o.redis, "--postgres", o.postgres, "--data-dir", dataDir);
   if (o.nats) args.push("--nats", o.nats);
-  args.push("--api-host", "127.0.0.1", "--bind-host", "127.0.0.1", "--api-port", "0", "--tcp-port", "0", "--ws-port", "0", "--wss-port", "0");
+  args.push(
+    "--api-host",
+    "127.0.0.1",
+    "--bind-host",
+    "127.0.0.1",
+    "--api-port",
+    "0",
+    "--tcp-port",
+    "0",
+    "--ws-port",
+    "0",
+    "--wss-port",
+    "0",
+  );
   args.push("--delivery-mode", o.deliveryMode ?? "targeted", "--log-level", "info", ...(o.extraArgs ?? []));
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SWITCHBOARD_CONFIG: "" } });
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, SWITCHBOARD_CONFIG: "" },
+  });
   let log = "";
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const started = new Promise<{ api: string; tcp: string; ws: string }>((resolve, reject) => {
