@@ -107,3 +107,14 @@ export async function startNodeProcess(o: NodeProcessOptions, timeoutMs = 20_000
     kill9: () => finish("SIGKILL"),
   };
 }
+
+/** Wait until a process's /nodes lists `count` nodes (registry announcements travel through Redis). */
+export async function waitForNodes(node: ApiClient, count: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await node.get("/nodes");
+    if (res.status === 200 && res.body.length === count) return;
+    if (Date.now() > deadline) throw new Error(`expected ${count} nodes, /nodes says ${JSON.stringify(res.body)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -8,11 +8,8 @@ import { createLogger, silentLogger } from "../../src/util/logger.js";
 // biome-ignore lint/suspicious/noExplicitAny: test answers are checked field by field
 type Json = any;
 
-export interface TestServer extends Switchboard {
+export interface TestServer extends Switchboard, ApiClient {
   dataDir: string;
-  /** POST JSON to the router; returns status and parsed body (or text when not JSON). */
-  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: Json }>;
-  get(path: string, headers?: Record<string, string>): Promise<{ status: number; body: Json }>;
   stop(): Promise<void>;
 }
 
@@ -63,12 +60,10 @@ export async function startTestServer(overrides: Partial<ServeOptions> = {}): Pr
   });
   const logger = process.env.TEST_LOG ? createLogger("debug", 2) : silentLogger;
   const sb = await startSwitchboard(options, logger);
-  const { request } = apiClient(sb.apiUrl);
   return Object.assign(Object.create(null), sb, {
     dataDir,
     close: sb.close,
-    post: (path: string, body: unknown, headers?: Record<string, string>) => request("POST", path, body, headers),
-    get: (path: string, headers?: Record<string, string>) => request("GET", path, undefined, headers),
+    ...apiClient(sb.apiUrl),
     async stop() {
       await sb.close();
       if (!overrides.dataDir) rmSync(dataDir, { recursive: true, force: true });
