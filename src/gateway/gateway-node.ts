@@ -121,6 +121,7 @@ export class GatewayNode implements LocalNode {
       throw err;
     }
     o.messenger.addLocalNode(this);
+    o.messenger.metrics.addConnectionSource(this);
     await o.registry.announce(this.info(), NODE_TTL_MS);
     this.every(NODE_HEARTBEAT_MS, () => o.registry.announce(this.info(), NODE_TTL_MS));
     this.every(PRESENCE_REFRESH_MS, () => o.presence.refresh(this.id, this.bindings(), PRESENCE_TTL_MS));
@@ -211,6 +212,13 @@ export class GatewayNode implements LocalNode {
     }
   }
 
+  /** Open connections per transport, read by the metrics at scrape time. */
+  connectionsByTransport(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const l of this.listeners) out[l.kind] = l.connectionCount();
+    return out;
+  }
+
   get connectionCount(): number {
     return this.byConn.size;
   }
@@ -220,6 +228,7 @@ export class GatewayNode implements LocalNode {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     this.options.messenger.removeLocalNode(this.id);
+    this.options.messenger.metrics.removeConnectionSource(this);
     await this.options.registry.withdraw(this.id).catch((err) => this.logger.warn({ err }, "registry withdraw failed"));
     await Promise.all(this.listeners.map((l) => l.close()));
     await this.options.presence.removeNode(this.id).catch((err) => this.logger.warn({ err }, "presence cleanup failed"));

@@ -1,6 +1,7 @@
 import { type ClusterMessage, deliverMessage, encodeClusterMessage } from "../cluster/cluster-protocol.js";
 import type { MessageBus } from "../cluster/message-bus.js";
 import type { Presence } from "../cluster/presence.js";
+import { SwitchboardMetrics } from "../metrics/metrics.js";
 import { ReasonCode } from "../protocol/constants.js";
 import { ChannelType, storeChannelId } from "../store/channel-id.js";
 import type { AppendResult, MessageHeader, MessageStore, StoredMessage } from "../store/message-store.js";
@@ -67,6 +68,7 @@ export interface MessengerOptions {
   bus: MessageBus;
   mode: "targeted" | "broadcast";
   logger?: Logger;
+  metrics?: SwitchboardMetrics;
 }
 
 /**
@@ -78,10 +80,12 @@ export class Messenger {
   readonly subscribers: SubscriberCache;
   private readonly localNodes = new Map<string, LocalNode>();
   private readonly logger: Logger;
+  readonly metrics: SwitchboardMetrics;
 
   constructor(private readonly options: MessengerOptions) {
     this.logger = options.logger ?? silentLogger;
-    this.pipeline = new SendPipeline({ store: options.store, logger: this.logger });
+    this.metrics = options.metrics ?? new SwitchboardMetrics();
+    this.pipeline = new SendPipeline({ store: options.store, logger: this.logger, metrics: this.metrics });
     this.subscribers = new SubscriberCache({ store: options.store });
   }
 
@@ -120,6 +124,7 @@ export class Messenger {
       ? { messageId: await this.options.store.allocateMessageId(), messageSeq: 0, timestamp, duplicate: false }
       : await this.pipeline.append(input);
     const message: StoredMessage = { ...input, messageId: result.messageId, messageSeq: result.messageSeq, timestamp: result.timestamp };
+    this.metrics.messagesIn.inc({ source: req.originConnId ? "gateway" : "http", result: result.duplicate ? "duplicate" : "stored" });
     // A retried send was fanned out the first time; receivers sync what they missed.
     if (!result.duplicate) {
       this.dispatch(message, req.originConnId).catch((err) =>
@@ -131,6 +136,16 @@ export class Messenger {
 
   /** Whether the sender may send here (reason code if not); resolves to the canonical channel id. */
   async authorize(req: SendRequest): Promise<string> {
+    try {
+      return await this.check(req);
+    } catch (err) {
+      if (err instanceof SendRejectedError)
+        this.metrics.messagesIn.inc({ source: req.originConnId ? "gateway" : "http", result: "refused" });
+      throw err;
+    }
+  }
+
+  private async check(req: SendRequest): Promise<string> {
     if (req.channelType === ChannelType.Person) {
       const problem = uidProblem(req.channelId);
       if (problem) throw new SendRejectedError(ReasonCode.ChannelIDError, 400, `channel_id ${problem}`);
@@ -169,6 +184,7 @@ export class Messenger {
 
   async dispatch(message: StoredMessage, originConnId?: string): Promise<void> {
     const uids = await this.recipients(message);
+    this.metrics.fanOut.observe(uids.length);
     if (uids.length === 0) return;
     if (this.options.mode === "broadcast") {
       // Seed 001 option 1: every node gets every message and delivers what it holds.
@@ -190,7 +206,10 @@ export class Messenger {
     for (const [nodeId, nodeUids] of byNode) {
       const local = this.localNodes.get(nodeId);
       if (local) local.deliverLocal(nodeUids, message, originConnId);
-      else this.options.bus.publish(nodeId, encodeClusterMessage(deliverMessage(message, nodeUids)));
+      else {
+        this.options.bus.publish(nodeId, encodeClusterMessage(deliverMessage(message, nodeUids)));
+        this.metrics.busFrames.inc({ direction: "out", kind: "deliver" });
+      }
     }
   }
 
@@ -203,10 +222,12 @@ export class Messenger {
     }
     const { uid, deviceFlag, exceptEpoch } = target;
     this.options.bus.publish(target.nodeId, encodeClusterMessage({ type: "kick", uid, deviceFlag, exceptEpoch, reason }));
+    this.metrics.busFrames.inc({ direction: "out", kind: "kick" });
   }
 
   /** A frame that arrived over the bus for `node` (a node of this process). */
   onClusterMessage(node: LocalNode, msg: ClusterMessage): void {
+    this.metrics.busFrames.inc({ direction: "in", kind: msg.type });
     if (msg.type === "deliver") {
       if (msg.skipNodes?.includes(node.id)) return;
       const { type: _t, uids, all: _a, skipNodes: _s, ...message } = msg;

@@ -1,3 +1,4 @@
+import type { SwitchboardMetrics } from "../metrics/metrics.js";
 import type { AppendInput, AppendResult, MessageStore } from "../store/message-store.js";
 import { checkAppendInput } from "../store/store-common.js";
 import type { Logger } from "../util/logger.js";
@@ -16,6 +17,7 @@ export interface SendPipelineOptions {
   store: MessageStore;
   logger?: Logger;
   maxBatch?: number;
+  metrics?: SwitchboardMetrics;
 }
 
 /**
@@ -27,6 +29,7 @@ export class SendPipeline {
   private readonly store: MessageStore;
   private readonly logger: Logger;
   private readonly maxBatch: number;
+  private readonly metrics: SwitchboardMetrics | undefined;
   private queue: Pending[] = [];
   private writing = false;
   private scheduled = false;
@@ -35,6 +38,7 @@ export class SendPipeline {
     this.store = options.store;
     this.logger = options.logger ?? silentLogger;
     this.maxBatch = options.maxBatch ?? MAX_APPEND_BATCH;
+    this.metrics = options.metrics;
   }
 
   append(input: AppendInput): Promise<AppendResult> {
@@ -66,8 +70,11 @@ export class SendPipeline {
     this.writing = true;
     const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
     this.queue = this.queue.length <= this.maxBatch ? [] : this.queue.slice(this.maxBatch);
+    const stopTimer = this.metrics?.storeLatency.startTimer();
+    this.metrics?.storeBatchSize.observe(batch.length);
     try {
       const results = await this.store.append(batch.map((p) => p.input));
+      stopTimer?.();
       for (let i = 0; i < batch.length; i++) batch[i].resolve(results[i]);
     } catch (err) {
       this.logger.error({ err, batch: batch.length }, "storing a batch of messages failed");

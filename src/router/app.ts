@@ -1,8 +1,10 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import type { SwitchboardMetrics } from "../metrics/metrics.js";
 import { NotFoundError, PayloadTooLargeError } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
 import { errorResponse } from "./http-errors.js";
+import { countRequests } from "./metrics.js";
 
 /** Largest request body the API reads (a batch of 1000 uids is ~20 KB; messages are ≤ 1 MiB base64). */
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -11,8 +13,9 @@ export const MAX_BODY_BYTES = 2 * 1024 * 1024;
  * The router HTTP API: resource modules mounted side by side, one error mapping, 404 for unknown
  * paths and 405 (with Allow) for a known path with the wrong method.
  */
-export function createRouterApp(modules: Hono[], logger: Logger): Hono {
+export function createRouterApp(modules: Hono[], logger: Logger, metrics?: SwitchboardMetrics): Hono {
   const app = new Hono();
+  if (metrics) app.use("*", countRequests(metrics));
   app.use(
     "*",
     bodyLimit({

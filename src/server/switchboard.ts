@@ -6,6 +6,7 @@ import type { ServeOptions } from "../config/options.js";
 import { GatewayNode } from "../gateway/gateway-node.js";
 import { Messenger } from "../gateway/messenger.js";
 import { loadOrCreateCertificate } from "../gateway/tls.js";
+import { SwitchboardMetrics } from "../metrics/metrics.js";
 import { createRouterApp } from "../router/app.js";
 import { UserAssigner } from "../router/assigner.js";
 import { withApiKey } from "../router/auth.js";
@@ -13,6 +14,7 @@ import { channelRoutes } from "../router/channel.js";
 import { conversationRoutes } from "../router/conversation.js";
 import { type HttpServerHandle, startHttpServer } from "../router/http-server.js";
 import { messageRoutes } from "../router/message.js";
+import { metricsRoutes } from "../router/metrics.js";
 import { nodeRoutes } from "../router/nodes.js";
 import { pushRoutes } from "../router/push.js";
 import { routeRoutes } from "../router/route.js";
@@ -56,7 +58,15 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
       keyPath: options.tlsKey,
       hostnames: [options.externalHost, options.intranetHost],
     });
-    const messenger = new Messenger({ store, presence, bus, mode: options.deliveryMode, logger: logger.child({ part: "messenger" }) });
+    const metrics = new SwitchboardMetrics({ processMetrics: true });
+    const messenger = new Messenger({
+      store,
+      presence,
+      bus,
+      mode: options.deliveryMode,
+      metrics,
+      logger: logger.child({ part: "messenger" }),
+    });
     const directory = new NodeDirectory({ registry, logger });
     await directory.start();
     cleanups.push(() => directory.stop());
@@ -73,6 +83,7 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
       [
         routeRoutes(assigner, options.routeBatchLimit),
         nodeRoutes(directory, Date.now()),
+        metricsRoutes(metrics),
         protectedRoutes(userRoutes(store, presence, messenger)),
         protectedRoutes(messageRoutes(messenger, options.maxFrameBytes)),
         protectedRoutes(channelRoutes(store, messenger)),
@@ -80,6 +91,7 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
         protectedRoutes(pushRoutes(messenger, presence, options.maxFrameBytes)),
       ],
       logger.child({ part: "router" }),
+      metrics,
     );
     const http: HttpServerHandle = await startHttpServer(app, options.apiHost, options.apiPort);
     cleanups.push(() => http.close());
