@@ -170,6 +170,14 @@ export const OPTION_TABLE = [
     help: "Name of the cluster: prefix of its Redis keys and NATS subjects and its PostgreSQL schema (several clusters can share one server)",
   },
   {
+    key: "webhookUrl",
+    flag: "webhook",
+    env: "SWITCHBOARD_WEBHOOK_URL",
+    kind: "string",
+    default: undefined,
+    help: "URL that gets WuKongIM-style webhooks (POST ?event=user.onlinestatus | msg.notify | msg.offline), batched and retried",
+  },
+  {
     key: "apiKey",
     flag: "api-key",
     env: "SWITCHBOARD_API_KEY",

@@ -25,6 +25,7 @@ export interface ServeOptions {
   natsUrl: string | undefined;
   postgresUrl: string | undefined;
   clusterName: string;
+  webhookUrl: string | undefined;
   apiKey: string | undefined;
   tokenAuth: boolean;
   maxFrameBytes: number;
@@ -179,6 +180,7 @@ function checkConsistency(o: ServeOptions): void {
     ["redis", o.redisUrl],
     ["nats", o.natsUrl],
     ["postgres", o.postgresUrl],
+    ["webhook", o.webhookUrl],
   ] as const) {
     if (url === undefined) continue;
     try {

@@ -157,6 +157,7 @@ export class GatewayNode implements LocalNode {
         this.pending.delete(s);
         this.sessions.add(s);
         if (displaced && displaced.connId !== s.connId) this.kickDisplaced(displaced);
+        this.reportOnline(s, true);
       },
       onClosed: (s) => this.forget(s),
     });
@@ -175,9 +176,19 @@ export class GatewayNode implements LocalNode {
   /** A session that was open ended: drop it from the index and presence. */
   private forget(session: Session): void {
     this.sessions.remove(session);
+    this.reportOnline(session, false);
     this.options.presence
       .unbind(session.uid, session.deviceFlag, session.epoch)
       .catch((err) => this.logger.warn({ err, uid: session.uid }, "presence unbind failed"));
+  }
+
+  /** user.onlinestatus webhook, with this node's device and total session counts for the user. */
+  private reportOnline(s: Session, online: boolean): void {
+    const webhook = this.options.messenger.webhook;
+    if (!webhook) return;
+    const all = this.sessions.of(s.uid);
+    const sameDevice = all.filter((x) => x.deviceFlag === s.deviceFlag).length;
+    webhook.userOnlineStatus(s.uid, s.deviceFlag, online, s.connId, sameDevice, all.length);
   }
 
   /** A newer login of the same (uid, device) displaced an older one: kick it wherever it is. */

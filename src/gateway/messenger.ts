@@ -3,6 +3,7 @@ import type { MessageBus } from "../cluster/message-bus.js";
 import type { Presence } from "../cluster/presence.js";
 import { SwitchboardMetrics } from "../metrics/metrics.js";
 import { ReasonCode } from "../protocol/constants.js";
+import type { Webhook } from "../server/webhook.js";
 import { ChannelType, storeChannelId } from "../store/channel-id.js";
 import type { AppendResult, MessageHeader, MessageStore, StoredMessage } from "../store/message-store.js";
 import { SwitchboardError } from "../util/errors.js";
@@ -69,6 +70,8 @@ export interface MessengerOptions {
   mode: "targeted" | "broadcast";
   logger?: Logger;
   metrics?: SwitchboardMetrics;
+  /** Told about stored messages and offline recipients (optional). */
+  webhook?: Webhook;
 }
 
 /**
@@ -81,10 +84,12 @@ export class Messenger {
   private readonly localNodes = new Map<string, LocalNode>();
   private readonly logger: Logger;
   readonly metrics: SwitchboardMetrics;
+  readonly webhook: Webhook | undefined;
 
   constructor(private readonly options: MessengerOptions) {
     this.logger = options.logger ?? silentLogger;
     this.metrics = options.metrics ?? new SwitchboardMetrics();
+    this.webhook = options.webhook;
     this.pipeline = new SendPipeline({ store: options.store, logger: this.logger, metrics: this.metrics });
     this.subscribers = new SubscriberCache({ store: options.store });
   }
@@ -127,6 +132,7 @@ export class Messenger {
     this.metrics.messagesIn.inc({ source: req.originConnId ? "gateway" : "http", result: result.duplicate ? "duplicate" : "stored" });
     // A retried send was fanned out the first time; receivers sync what they missed.
     if (!result.duplicate) {
+      this.webhook?.messageStored(message);
       this.dispatch(message, req.originConnId).catch((err) =>
         this.logger.error({ err, messageId: message.messageId }, "fan-out failed after store; receivers will sync it"),
       );
@@ -192,9 +198,13 @@ export class Messenger {
       this.options.bus.broadcast(
         encodeClusterMessage(deliverMessage(message, uids, { all: true, skipNodes: [...this.localNodes.keys()] })),
       );
+      this.metrics.busFrames.inc({ direction: "out", kind: "deliver" });
+      // Broadcast needs no presence; look it up only when someone wants to hear who was offline.
+      if (this.webhook) this.reportOffline(message, uids, await this.options.presence.lookup(uids));
       return;
     }
     const bindings = await this.options.presence.lookup(uids);
+    if (this.webhook) this.reportOffline(message, uids, bindings);
     const byNode = new Map<string, string[]>();
     for (const [uid, list] of bindings) {
       for (const b of list) {
@@ -211,6 +221,12 @@ export class Messenger {
         this.metrics.busFrames.inc({ direction: "out", kind: "deliver" });
       }
     }
+  }
+
+  /** msg.offline for the recipients (except the sender) with no live session: vendor push. */
+  private reportOffline(message: StoredMessage, uids: string[], bindings: Map<string, unknown[]>): void {
+    const offline = uids.filter((uid) => uid !== message.fromUid && !bindings.has(uid));
+    this.webhook?.messageOffline(message, offline);
   }
 
   /** Kick sessions wherever they are: directly when the node is in this process, else over the bus. */

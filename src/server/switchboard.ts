@@ -22,6 +22,7 @@ import { userRoutes } from "../router/user.js";
 import type { Logger } from "../util/logger.js";
 import { silentLogger } from "../util/logger.js";
 import { type Backends, createBackends } from "./backends.js";
+import { Webhook } from "./webhook.js";
 
 export interface Switchboard {
   readonly options: ServeOptions;
@@ -59,12 +60,15 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
       hostnames: [options.externalHost, options.intranetHost],
     });
     const metrics = new SwitchboardMetrics({ processMetrics: true });
+    const webhook = options.webhookUrl ? new Webhook({ url: options.webhookUrl, logger: logger.child({ part: "webhook" }) }) : undefined;
+    if (webhook) cleanups.push(() => webhook.close());
     const messenger = new Messenger({
       store,
       presence,
       bus,
       mode: options.deliveryMode,
       metrics,
+      webhook,
       logger: logger.child({ part: "messenger" }),
     });
     const directory = new NodeDirectory({ registry, logger });
