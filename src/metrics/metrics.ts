@@ -12,6 +12,22 @@ export interface ConnectionSource {
   connectionsByTransport(): Record<string, number>;
 }
 
+export interface MetricsSnapshot {
+  messagesIn: number;
+  messagesOut: number;
+  recvAcks: number;
+  recvResends: number;
+  busIn: number;
+  busOut: number;
+  /** Messages fanned out and the recipients they had (average fan-out = recipients / messages). */
+  fanOutMessages: number;
+  fanOutRecipients: number;
+  /** Store batches and the time they took (average latency = seconds / batches). */
+  storeBatches: number;
+  storeSeconds: number;
+  disconnects: number;
+}
+
 const reasonNames = new Map<number, string>(Object.entries(ReasonCode).map(([name, code]) => [code as number, name]));
 
 /** A reason code's WuKongIM name ("AuthFail"), or the number when it has none. */
@@ -114,6 +130,40 @@ export class SwitchboardMetrics {
   /** The exposition text for GET /metrics. */
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  /** Cumulative totals for the dashboard (rates are computed from two snapshots). */
+  async snapshot(): Promise<MetricsSnapshot> {
+    const json = await this.registry.getMetricsAsJSON();
+    const sum = (name: string, suffix = "") => {
+      const m = json.find((x) => x.name === name);
+      if (!m) return 0;
+      return (m.values as { value: number; metricName?: string }[])
+        .filter((v) => (suffix ? v.metricName === name + suffix : v.metricName === undefined || v.metricName === name))
+        .reduce((t, v) => t + v.value, 0);
+    };
+    return {
+      messagesIn: sum("switchboard_messages_in_total"),
+      messagesOut: sum("switchboard_messages_out_total"),
+      recvAcks: sum("switchboard_recvacks_total"),
+      recvResends: sum("switchboard_recv_resends_total"),
+      busIn: await this.labelled("switchboard_bus_frames_total", { direction: "in" }),
+      busOut: await this.labelled("switchboard_bus_frames_total", { direction: "out" }),
+      fanOutMessages: sum("switchboard_fanout_recipients", "_count"),
+      fanOutRecipients: sum("switchboard_fanout_recipients", "_sum"),
+      storeBatches: sum("switchboard_store_append_seconds", "_count"),
+      storeSeconds: sum("switchboard_store_append_seconds", "_sum"),
+      disconnects: sum("switchboard_disconnects_total"),
+    };
+  }
+
+  private async labelled(name: string, labels: Record<string, string>): Promise<number> {
+    const metric = this.registry.getSingleMetric(name);
+    if (!metric) return 0;
+    const data = await metric.get();
+    return data.values
+      .filter((v) => Object.entries(labels).every(([k, want]) => (v.labels as Record<string, unknown>)[k] === want))
+      .reduce((t, v) => t + v.value, 0);
   }
 
   /** A counter's or gauge's total over all its labels (dashboards and tests). */

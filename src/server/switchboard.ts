@@ -12,6 +12,7 @@ import { UserAssigner } from "../router/assigner.js";
 import { withApiKey } from "../router/auth.js";
 import { channelRoutes } from "../router/channel.js";
 import { conversationRoutes } from "../router/conversation.js";
+import { dashboardRoutes } from "../router/dashboard.js";
 import { type HttpServerHandle, startHttpServer } from "../router/http-server.js";
 import { messageRoutes } from "../router/message.js";
 import { metricsRoutes } from "../router/metrics.js";
@@ -88,6 +89,7 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
         routeRoutes(assigner, options.routeBatchLimit),
         nodeRoutes(directory, Date.now()),
         metricsRoutes(metrics),
+        dashboardRoutes(directory, metrics),
         protectedRoutes(userRoutes(store, presence, messenger)),
         protectedRoutes(messageRoutes(messenger, options.maxFrameBytes)),
         protectedRoutes(channelRoutes(store, messenger)),
