@@ -1,4 +1,5 @@
 import type { Presence, PresenceBinding } from "../cluster/presence.js";
+import { reasonName } from "../metrics/metrics.js";
 import {
   type ConnectPacket,
   type CryptoSession,
@@ -150,7 +151,7 @@ export class Session implements SessionHandle {
         this.onSend(packet);
         return;
       case PacketType.RECVACK:
-        this.recvs.ack(packet.messageId);
+        if (this.recvs.ack(packet.messageId)) this.ctx.messenger.metrics.recvAcks.inc();
         return;
       case PacketType.SUB:
         // Channel subscriptions are not part of this product: answer so the SDK does not wait.
@@ -328,6 +329,7 @@ export class Session implements SessionHandle {
     recv.msgKey = recvMsgKey(crypto, recv);
     const frame = encodeRecv(recv, this.version);
     if (!this.conn.write(frame)) return;
+    this.ctx.messenger.metrics.messagesOut.inc({ node: this.ctx.nodeId });
     this.recvs.track(message.messageId, frame, Date.now());
   }
 
@@ -335,7 +337,9 @@ export class Session implements SessionHandle {
   resendDue(now: number): void {
     if (this.state !== "open" || this.recvs.size === 0) return;
     const frames = this.recvs.due(now);
-    if (frames.length > 0) this.conn.writeMany(frames);
+    if (frames.length === 0) return;
+    this.ctx.messenger.metrics.recvResends.inc(frames.length);
+    this.conn.writeMany(frames);
   }
 
   kick(reasonCode: number, reason: string): void {
@@ -368,6 +372,7 @@ export class Session implements SessionHandle {
   fail(reasonCode: number, reason: string): void {
     if (this.state === "closed") return;
     this.ctx.logger.info({ uid: this.uid || undefined, connId: this.connId, reasonCode, reason }, "disconnecting client");
+    this.ctx.messenger.metrics.disconnects.inc({ reason: reasonName(reasonCode) });
     this.conn.write(encodeDisconnect({ type: PacketType.DISCONNECT, reasonCode, reason }, this.version));
     this.close(reason);
   }
