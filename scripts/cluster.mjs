@@ -3,7 +3,8 @@
 // Process i runs node-i with its router API on 5001+i-1 and TCP/WS/WSS on 5100/5200/5300 + i-1.
 // Usage: node scripts/cluster.mjs [processes]   env: REDIS_URL, POSTGRES_URL, NATS_URL (NATS_URL=off: bus on Redis)
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -47,10 +48,17 @@ for (const [name, url] of [
 const nats = natsEnv !== "off" && (await reachable(natsEnv)) ? natsEnv : undefined;
 console.error(`starting ${count} processes: registry+presence on ${redis}, bus on ${nats ?? redis}, store on ${postgres}`);
 
+// One API key for the whole cluster, kept across runs.
+const keyFile = `${root}data/cluster-api-key`;
+mkdirSync(`${root}data`, { recursive: true });
+if (!existsSync(keyFile)) writeFileSync(keyFile, `${randomBytes(24).toString("base64url")}\n`, { mode: 0o600 });
+const apiKey = process.env.SWITCHBOARD_API_KEY ?? readFileSync(keyFile, "utf8").trim();
+console.error(`API key (header \`token: KEY\`): ${apiKey}`);
+
 const children = [];
 for (let i = 0; i < count; i++) {
   const args = [cli, "serve", "--nodes", "1", "--node-id", `node-${i + 1}`, "--cluster-name", "local"];
-  args.push("--redis", redis, "--postgres", postgres, "--data-dir", `${root}data/node-${i + 1}`);
+  args.push("--redis", redis, "--postgres", postgres, "--data-dir", `${root}data/node-${i + 1}`, "--api-key", apiKey);
   if (nats) args.push("--nats", nats);
   args.push("--api-port", String(5001 + i), "--tcp-port", String(5100 + i), "--ws-port", String(5200 + i), "--wss-port", String(5300 + i));
   // Own process group: a terminal's Ctrl-C reaches only this script, which stops each child once

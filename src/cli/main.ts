@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { optionsHelp, resolveOptions } from "../config/options.js";
+import type { ResolvedApiKey } from "../server/api-key.js";
 import { startSwitchboard } from "../server/switchboard.js";
 import { ConfigError } from "../util/errors.js";
 import { createLogger } from "../util/logger.js";
@@ -26,6 +27,14 @@ function version(): string {
   return "unknown";
 }
 
+/** The banner's API key line: a generated key is shown so the operator can use it (it is never logged). */
+function apiKeyLine(k: ResolvedApiKey): string {
+  if (k.source === "off") return "  api key     none: server-side endpoints are open (--api-key off), development only";
+  if (k.source === "option") return "  api key     as configured (--api-key): send it as header `token: KEY` on server-side endpoints";
+  const how = k.source === "generated" ? "generated" : "kept";
+  return `  api key     ${k.key}   (${how} in ${k.path}; send as header \`token: KEY\` on /user, /message, /channel, ...)`;
+}
+
 async function serve(argv: string[]): Promise<void> {
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(`${USAGE}${optionsHelp()}\n`);
@@ -45,6 +54,7 @@ async function serve(argv: string[]): Promise<void> {
     options.tokenAuth
       ? "  auth        tokens required on CONNECT (set them with POST /user/token)"
       : "  auth        token-less CONNECT allowed (--no-token-auth): development only",
+    apiKeyLine(sb.apiKey),
     "Press Ctrl-C to stop.",
   ];
   process.stderr.write(`${lines.join("\n")}\n`);

@@ -183,7 +183,7 @@ export const OPTION_TABLE = [
     env: "SWITCHBOARD_API_KEY",
     kind: "string",
     default: undefined,
-    help: "Key required (header `token` or `Authorization: Bearer`) on server-side endpoints",
+    help: "Key required (header `token` or `Authorization: Bearer`) on server-side endpoints; default: generated on first start and kept in the data folder; `off` opens them (development only)",
   },
   {
     key: "tokenAuth",

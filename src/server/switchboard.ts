@@ -22,6 +22,7 @@ import { routeRoutes } from "../router/route.js";
 import { userRoutes } from "../router/user.js";
 import type { Logger } from "../util/logger.js";
 import { silentLogger } from "../util/logger.js";
+import { type ResolvedApiKey, resolveApiKey } from "./api-key.js";
 import { type Backends, createBackends } from "./backends.js";
 import { Webhook } from "./webhook.js";
 
@@ -35,6 +36,8 @@ export interface Switchboard {
   readonly messenger: Messenger;
   readonly directory: NodeDirectory;
   readonly strategy: AssignmentStrategy;
+  /** The key server-side endpoints need, and where it came from. */
+  readonly apiKey: ResolvedApiKey;
   close(): Promise<void>;
 }
 
@@ -83,7 +86,8 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
 
     const strategy = createStrategy(options.strategy);
     const assigner = new UserAssigner({ directory, presence, strategy });
-    const protectedRoutes = (app: ReturnType<typeof routeRoutes>) => withApiKey(app, options.apiKey);
+    const apiKey = resolveApiKey(options.apiKey, options.dataDir);
+    const protectedRoutes = (app: ReturnType<typeof routeRoutes>) => withApiKey(app, apiKey.key);
     const app = createRouterApp(
       [
         routeRoutes(assigner, options.routeBatchLimit),
@@ -158,6 +162,7 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
       messenger,
       directory,
       strategy,
+      apiKey,
       close: cleanup,
     };
   } catch (err) {

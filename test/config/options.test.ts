@@ -85,3 +85,27 @@ describe("options", () => {
     }
   });
 });
+
+describe("the API key", () => {
+  test("is generated once, kept in the data folder (0600), and reused", async () => {
+    const { mkdtempSync, statSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { resolveApiKey } = await import("../../src/server/api-key.js");
+    const dir = mkdtempSync(join(tmpdir(), "switchboard-key-"));
+    try {
+      const first = resolveApiKey(undefined, dir);
+      assert.equal(first.source, "generated");
+      assert.ok((first.key ?? "").length >= 32, "a long random key");
+      assert.equal(statSync(join(dir, "api-key")).mode & 0o777, 0o600);
+      const again = resolveApiKey(undefined, dir);
+      assert.equal(again.source, "stored");
+      assert.equal(again.key, first.key);
+      assert.deepEqual(resolveApiKey("off", dir), { key: undefined, source: "off" });
+      assert.equal(resolveApiKey("a-configured-key", dir).key, "a-configured-key");
+      assert.throws(() => resolveApiKey("short", dir), /at least 8 characters/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -54,7 +54,8 @@ export async function startNodeProcess(o: NodeProcessOptions, timeoutMs = 20_000
     "--wss-port",
     "0",
   );
-  args.push("--delivery-mode", o.deliveryMode ?? "targeted", "--log-level", "info", ...(o.extraArgs ?? []));
+  // Scenario tests call the server-side API without a key; a test of the key passes its own in extraArgs.
+  args.push("--delivery-mode", o.deliveryMode ?? "targeted", "--log-level", "info", "--api-key", "off", ...(o.extraArgs ?? []));
   const child = spawn(process.execPath, args, {
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"],

@@ -55,6 +55,8 @@ export async function startTestServer(overrides: Partial<ServeOptions> = {}): Pr
       wssPort: 0,
       dataDir,
       logLevel: "silent",
+      // Tests of the server-side API call it without a key unless they test the key itself.
+      apiKey: "off",
       ...overrides,
     },
   });

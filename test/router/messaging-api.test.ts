@@ -759,9 +759,10 @@ function messagingApiScenarios(overrides: Overrides): void {
   });
 
   describe("API key", () => {
+    const KEY = "test-api-key";
     let keyed: TestServer;
     before(async () => {
-      keyed = await startTestServer({ ...overrides(), apiKey: "k" });
+      keyed = await startTestServer({ ...overrides(), apiKey: KEY });
     });
     after(async () => keyed?.stop());
 
@@ -787,20 +788,20 @@ function messagingApiScenarios(overrides: Overrides): void {
       for (const [method, path, body] of calls) {
         assertError(await call(method, path, body), 401, "unauthorized");
         assertError(await call(method, path, body, { token: "wrong" }), 401, "unauthorized");
-        assertError(await call(method, path, body, { authorization: "Bearer kk" }), 401, "unauthorized");
+        assertError(await call(method, path, body, { authorization: `Bearer ${KEY}x` }), 401, "unauthorized");
       }
       assert.equal(await keyed.backends.store.getToken("key_a", 0), undefined, "no token was stored");
       assert.equal(await keyed.backends.store.maxSeq("key_a@key_b", PERSON), 0, "no message was stored");
     });
 
-    test("the same calls answer 200 with `token: k`, then with `Authorization: Bearer k`", async () => {
-      for (const headers of [{ token: "k" }, { authorization: "Bearer k" }] as Record<string, string>[]) {
+    test("the same calls answer 200 with `token: KEY`, then with `Authorization: Bearer KEY`", async () => {
+      for (const headers of [{ token: KEY }, { authorization: `Bearer ${KEY}` }] as Record<string, string>[]) {
         for (const [method, path, body] of calls) {
           const res = await call(method, path, body, headers);
           assert.equal(res.status, 200, `${method} ${path} with ${JSON.stringify(headers)}: ${res.status} ${JSON.stringify(res.body)}`);
         }
       }
-      const max = await keyed.get("/channel/max_message_seq?channel_id=key_b&channel_type=1&login_uid=key_a", { token: "k" });
+      const max = await keyed.get("/channel/max_message_seq?channel_id=key_b&channel_type=1&login_uid=key_a", { token: KEY });
       assert.deepEqual(max.body, { message_seq: 4 }, "two sends and two batch sends were stored");
     });
 
@@ -816,8 +817,8 @@ function messagingApiScenarios(overrides: Overrides): void {
     });
 
     test("bad input is still a 400 once the key is right, and unknown paths are 404", async () => {
-      assertError(await keyed.post("/message/send", "{nope", { token: "k" }), 400, "bad_request");
-      assertError(await keyed.get("/no/such/thing", { token: "k" }), 404, "not_found");
+      assertError(await keyed.post("/message/send", "{nope", { token: KEY }), 400, "bad_request");
+      assertError(await keyed.get("/no/such/thing", { token: KEY }), 404, "not_found");
     });
   });
 }
