@@ -1,13 +1,22 @@
 import { Hono } from "hono";
 import type { NodeDirectory } from "../cluster/node-directory.js";
 
-/** Liveness and the cluster's nodes as this process sees them. */
-export function nodeRoutes(directory: NodeDirectory, startedAt: number): Hono {
+/** Something /health reports on, e.g. a node's bus subscription. */
+export interface HealthCheck {
+  name: string;
+  ok(): boolean;
+  detail(): string;
+}
+
+/** Liveness and the cluster's nodes as this process sees them. `checks` may grow after start. */
+export function nodeRoutes(directory: NodeDirectory, startedAt: number, checks: readonly HealthCheck[] = []): Hono {
   const app = new Hono();
   app.get("/health", (c) => {
     const nodes = directory.nodes().length;
-    const body = { status: nodes > 0 ? "ok" : "degraded", nodes, uptime_s: Math.round((Date.now() - startedAt) / 1000) };
-    return c.json(body, nodes > 0 ? 200 : 503);
+    const results = checks.map((k) => ({ name: k.name, ok: k.ok(), detail: k.detail() }));
+    const healthy = nodes > 0 && results.every((r) => r.ok);
+    const body = { status: healthy ? "ok" : "degraded", nodes, uptime_s: Math.round((Date.now() - startedAt) / 1000), checks: results };
+    return c.json(body, healthy ? 200 : 503);
   });
   app.get("/nodes", (c) =>
     c.json(

@@ -1,4 +1,5 @@
 import type { AssignmentStrategy } from "../cluster/assignment.js";
+import { BusCanary } from "../cluster/bus-canary.js";
 import { decodeClusterMessage } from "../cluster/cluster-protocol.js";
 import { NodeDirectory } from "../cluster/node-directory.js";
 import { createStrategy } from "../cluster/strategies.js";
@@ -16,7 +17,7 @@ import { dashboardRoutes } from "../router/dashboard.js";
 import { type HttpServerHandle, startHttpServer } from "../router/http-server.js";
 import { messageRoutes } from "../router/message.js";
 import { metricsRoutes } from "../router/metrics.js";
-import { nodeRoutes } from "../router/nodes.js";
+import { type HealthCheck, nodeRoutes } from "../router/nodes.js";
 import { pushRoutes } from "../router/push.js";
 import { routeRoutes } from "../router/route.js";
 import { userRoutes } from "../router/user.js";
@@ -86,12 +87,13 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
 
     const strategy = createStrategy(options.strategy);
     const assigner = new UserAssigner({ directory, presence, strategy });
+    const healthChecks: HealthCheck[] = [];
     const apiKey = resolveApiKey(options.apiKey, options.dataDir);
     const protectedRoutes = (app: ReturnType<typeof routeRoutes>) => withApiKey(app, apiKey.key);
     const app = createRouterApp(
       [
         routeRoutes(assigner, options.routeBatchLimit),
-        nodeRoutes(directory, Date.now()),
+        nodeRoutes(directory, Date.now(), healthChecks),
         metricsRoutes(metrics),
         dashboardRoutes(directory, metrics),
         protectedRoutes(userRoutes(store, presence, messenger)),
@@ -139,10 +141,12 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
         messenger,
         logger,
       });
+      const canary = new BusCanary({ bus, nodeId: node.id, logger });
       await bus.subscribe(node.id, (frame) => {
         try {
           const msg = decodeClusterMessage(frame);
-          messenger.onClusterMessage(node, msg);
+          if (msg.type === "canary") canary.onCanary(msg);
+          else messenger.onClusterMessage(node, msg);
         } catch (err) {
           logger.warn({ err, node: node.id }, "dropped a bad frame from the bus");
         }
@@ -150,6 +154,13 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
       await node.start();
       nodes.push(node);
       cleanups.push(() => node.stop());
+      canary.start();
+      cleanups.push(() => canary.stop());
+      healthChecks.push({
+        name: `${node.id} bus`,
+        ok: () => canary.healthy,
+        detail: () => `last canary back ${Math.round(canary.silenceMs / 1000)} s ago`,
+      });
     }
     await directory.resync();
     logger.info({ api: apiUrl, nodes: nodes.map((n) => n.info().external), backends: backends.describe }, "switchboard started");
