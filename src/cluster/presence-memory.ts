@@ -68,9 +68,22 @@ export class MemoryPresence implements Presence {
     const expiresAt = this.now() + ttlMs;
     for (const b of bindings) {
       checkBinding(b);
-      // Only a binding that is still this node's login is extended; a displaced one stays gone.
+      // Only a binding that is still this node's login is extended; one displaced by a newer login stays gone.
       const current = this.state.byUid.get(b.uid)?.get(b.deviceFlag);
-      if (current && current.binding.epoch === b.epoch && current.binding.nodeId === nodeId) current.expiresAt = expiresAt;
+      if (current) {
+        if (current.binding.epoch === b.epoch && current.binding.nodeId === nodeId) current.expiresAt = expiresAt;
+      } else if (b.nodeId === nodeId) {
+        // Lost (pruned after expiry, or the node was declared dead) while the session lives on:
+        // write it back, and lift the epoch counter past it so a later login still wins.
+        let devices = this.state.byUid.get(b.uid);
+        if (!devices) {
+          devices = new Map();
+          this.state.byUid.set(b.uid, devices);
+        }
+        devices.set(b.deviceFlag, { binding: { ...b }, expiresAt });
+        this.index(b);
+        if (this.state.epoch < b.epoch) this.state.epoch = b.epoch;
+      }
     }
   }
 

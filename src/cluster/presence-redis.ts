@@ -116,15 +116,25 @@ if node then redis.call('SREM', node_key(prefix, node), device .. ':' .. uid) en
 settle(KEYS[1], KEYS[2], prefix, uid, now_ms())
 return 1`,
   },
-  /** ARGV prefix uid device epoch ttl node -> 1 when extended (still this node's login) */
+  /** ARGV prefix uid device epoch ttl node tail -> 1 when extended or restored (still this node's login) */
   sbPresenceRefresh: {
-    keys: 2,
+    keys: 3,
     lua: `${LUA_COMMON}
-local prefix, uid, device, epoch, ttl, node = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local prefix, uid, device, epoch, ttl, node, ownTail = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7]
 local cur = redis.call('HGET', KEYS[1], device)
-if not cur then return 0 end
-local e, _, tail = parse(cur)
-if e ~= epoch or not tail or node_of(tail) ~= node then return 0 end
+local tail = ownTail
+if cur then
+  local e, _, curTail = parse(cur)
+  if e ~= epoch or not curTail or node_of(curTail) ~= node then return 0 end
+  tail = curTail
+elseif ownTail == '' then
+  return 0
+else
+  -- Redis lost the binding (restart without persistence, flush): the live session writes it
+  -- back, and the epoch counter is lifted past it so a later login still wins.
+  local counter = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if counter < epoch then redis.call('SET', KEYS[3], int(epoch)) end
+end
 local now = now_ms()
 redis.call('HSET', KEYS[1], device, int(epoch) .. '|' .. int(now + ttl) .. '|' .. tail)
 touch_node(prefix, node, device .. ':' .. uid, ttl)
@@ -215,8 +225,8 @@ export class RedisPresence implements Presence {
         queueScript(
           pipeline,
           "sbPresenceRefresh",
-          [this.uidKey(b.uid), this.onlineKey],
-          [this.prefix, b.uid, b.deviceFlag, b.epoch, ttlMs, nodeId],
+          [this.uidKey(b.uid), this.onlineKey, this.epochKey],
+          [this.prefix, b.uid, b.deviceFlag, b.epoch, ttlMs, nodeId, b.nodeId === nodeId ? JSON.stringify([nodeId, b.connId]) : ""],
         );
       }
       pipelineResults(await pipeline.exec());

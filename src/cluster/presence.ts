@@ -27,7 +27,11 @@ export interface Presence {
   bind(binding: PresenceBinding, ttlMs: number): Promise<BindResult>;
   /** Remove a binding, only if it is still the one with this epoch (a stale unbind never removes a newer login). */
   unbind(uid: string, deviceFlag: number, epoch: number): Promise<void>;
-  /** Keep a node's bindings alive for another ttlMs. */
+  /**
+   * Keep a node's live sessions bound for another ttlMs. A binding that is missing (lost with a
+   * Redis restart, or removed when the node was wrongly declared dead) is written back, unless a
+   * newer login holds the device; the epoch counter is lifted past it.
+   */
   refresh(nodeId: string, bindings: PresenceBinding[], ttlMs: number): Promise<void>;
   /** All live bindings of these uids; uids with none are absent from the map. */
   lookup(uids: string[]): Promise<Map<string, PresenceBinding[]>>;

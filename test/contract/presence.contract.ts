@@ -171,6 +171,23 @@ export function presenceContract(
         assert.ok(current.epoch > old.epoch);
       });
 
+      it("refresh writes back a binding the store lost, and a later login still wins over it", 2, async ([a, b]) => {
+        const alive = await login(a, "alice", "node-1", 1, LONG_TTL_MS);
+        // removeNode stands in for lost state: the node is alive and still holds the session.
+        await b.removeNode("node-1");
+        assert.equal((await b.lookup(["alice"])).size, 0);
+        await a.refresh("node-1", [alive], LONG_TTL_MS);
+        assert.deepEqual(await bindingsOf(b, "alice"), [alive], "written back by the node that holds it");
+        await a.refresh("node-2", [{ ...alive, uid: "dave" }], LONG_TTL_MS);
+        assert.equal((await b.lookup(["dave"])).size, 0, "a node cannot write back a binding that names another node");
+        const epoch = await b.nextEpoch("alice");
+        assert.ok(epoch > alive.epoch, "the epoch counter is past the restored binding");
+        const newer = binding("alice", "node-2", 1, epoch);
+        assert.equal((await b.bind(newer, LONG_TTL_MS)).accepted, true);
+        await a.refresh("node-1", [alive], LONG_TTL_MS);
+        assert.deepEqual(await bindingsOf(b, "alice"), [newer], "the stale session does not come back over a newer login");
+      });
+
       it("refresh of many bindings at once", 1, async ([p]) => {
         const bindings = await Promise.all(Array.from({ length: 200 }, (_, i) => login(p, `user-${i}`, "node-1", 1, TTL_MS)));
         await p.refresh("node-1", bindings, LONG_TTL_MS);
