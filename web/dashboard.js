@@ -58,7 +58,7 @@ function nodes(list) {
   const w = 300 / Math.max(1, list.length);
   svg.innerHTML = list
     .map((n, i) => {
-      const h = (n.connections / max) * 110;
+      const h = (n.connections / max) * 96;
       const x = i * w + 6;
       return `<rect x="${x}" y="${118 - h}" width="${w - 12}" height="${h}" fill="#2563eb" rx="3"/>
         <text x="${x + (w - 12) / 2}" y="132" font-size="10" text-anchor="middle" fill="#1d2330">${escapeXml(n.id)}</text>
