@@ -194,6 +194,14 @@ export const OPTION_TABLE = [
     help: "Require a token set with /user/token on CONNECT (--no-token-auth for development)",
   },
   {
+    key: "allowPlaintext",
+    flag: "allow-plaintext",
+    env: "SWITCHBOARD_ALLOW_PLAINTEXT",
+    kind: "bool",
+    default: false,
+    help: "Accept CONNECT without client_key as an unencrypted session (for clients on WSS; the WuKongIM JS SDK always encrypts)",
+  },
+  {
     key: "maxFrameBytes",
     flag: "max-frame-bytes",
     env: "SWITCHBOARD_MAX_FRAME_BYTES",

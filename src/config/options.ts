@@ -28,6 +28,7 @@ export interface ServeOptions {
   webhookUrl: string | undefined;
   apiKey: string | undefined;
   tokenAuth: boolean;
+  allowPlaintext: boolean;
   maxFrameBytes: number;
   maxWriteBufferBytes: number;
   maxConnections: number;

@@ -205,8 +205,10 @@ export class GatewayNode implements LocalNode {
   }
 
   deliverLocal(uids: readonly string[], message: StoredMessage, excludeConnId?: string): void {
+    // One frame per (version, view) for plaintext sessions: a group message is encoded a handful of times, not per member.
+    const shared = new Map<string, Uint8Array>();
     for (const uid of uids) {
-      for (const s of this.sessions.of(uid)) if (s.connId !== excludeConnId) s.deliver(message);
+      for (const s of this.sessions.of(uid)) if (s.connId !== excludeConnId) s.deliver(message, shared);
     }
   }
 

@@ -6,8 +6,8 @@ export interface SessionHandle {
   readonly uid: string;
   readonly deviceFlag: number;
   readonly epoch: number;
-  /** Push a stored message as a RECV (tracked until RECVACK). */
-  deliver(message: StoredMessage): void;
+  /** Push a stored message as a RECV (tracked until RECVACK); `shared` lets plaintext sessions reuse frames. */
+  deliver(message: StoredMessage, shared?: Map<string, Uint8Array>): void;
   /** Send DISCONNECT with a reason code and close. */
   kick(reasonCode: number, reason: string): void;
 }

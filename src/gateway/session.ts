@@ -40,6 +40,12 @@ export const RATE_LIMIT_STRIKES = 50;
 
 export interface SessionLimits {
   tokenAuth: boolean;
+  /**
+   * Accept a CONNECT without client_key as a plaintext session (like WuKongIM's
+   * disableEncryption, per connection): for clients on WSS/TLS, where AES on top buys nothing.
+   * Plaintext RECVs of a fan-out are encoded once per protocol version and shared.
+   */
+  allowPlaintext: boolean;
   maxFrameBytes: number;
   sendRate: number;
 }
@@ -193,13 +199,13 @@ export class Session implements SessionHandle {
     this.deviceId = p.deviceId;
     const problem = uidProblem(p.uid);
     if (problem) return this.refuse(ReasonCode.AuthFail, `uid ${problem}`);
-    if (!p.clientKey) return this.refuse(ReasonCode.ClientKeyIsEmpty, "client_key is empty");
+    if (!p.clientKey && !this.ctx.limits.allowPlaintext) return this.refuse(ReasonCode.ClientKeyIsEmpty, "client_key is empty");
     if (this.ctx.limits.tokenAuth) {
       const record = await this.ctx.store.getToken(p.uid, p.deviceFlag);
       if (!record || record.token !== p.token) return this.refuse(ReasonCode.AuthFail, "token does not match");
     }
     try {
-      this.crypto = deriveSession(p.clientKey);
+      this.crypto = p.clientKey ? deriveSession(p.clientKey) : undefined;
     } catch (err) {
       return this.refuse(ReasonCode.AuthFail, `bad client_key: ${(err as Error).message}`);
     }
@@ -224,8 +230,8 @@ export class Session implements SessionHandle {
           serverVersion: this.version,
           timeDiff: now - p.clientTimestamp,
           reasonCode: ReasonCode.Success,
-          serverKey: this.crypto.serverKeyBase64,
-          salt: this.crypto.salt,
+          serverKey: this.crypto?.serverKeyBase64 ?? "",
+          salt: this.crypto?.salt ?? "",
           nodeId: this.ctx.nodeNumber,
         },
         this.version,
@@ -247,17 +253,19 @@ export class Session implements SessionHandle {
       return;
     }
     this.strikes = 0;
-    let payload: Uint8Array;
-    const crypto = this.crypto!;
-    if (sendMsgKey(crypto, p) !== p.msgKey) {
-      this.sendAck(p, 0, 0, ReasonCode.MsgKeyError);
-      return;
-    }
-    try {
-      payload = decryptPayload(crypto, p.payload);
-    } catch {
-      this.sendAck(p, 0, 0, ReasonCode.PayloadDecodeError);
-      return;
+    let payload: Uint8Array = p.payload;
+    const crypto = this.crypto;
+    if (crypto) {
+      if (sendMsgKey(crypto, p) !== p.msgKey) {
+        this.sendAck(p, 0, 0, ReasonCode.MsgKeyError);
+        return;
+      }
+      try {
+        payload = decryptPayload(crypto, p.payload);
+      } catch {
+        this.sendAck(p, 0, 0, ReasonCode.PayloadDecodeError);
+        return;
+      }
     }
     const request = {
       fromUid: this.uid,
@@ -300,12 +308,27 @@ export class Session implements SessionHandle {
     );
   }
 
-  /** Push a stored message as a RECV, encrypted for this session, tracked until RECVACK. */
-  deliver(message: StoredMessage): void {
+  /**
+   * Push a stored message as a RECV, encrypted for this session, tracked until RECVACK. Plaintext
+   * sessions take the frame from `shared` when another session of the fan-out built the same one.
+   */
+  deliver(message: StoredMessage, shared?: Map<string, Uint8Array>): void {
     if (this.state !== "open") return;
-    const crypto = this.crypto!;
+    const crypto = this.crypto;
     const own = message.fromUid === this.uid;
-    const payload = encryptPayload(crypto, message.payload);
+    const channelId = viewChannelId(this.uid, message.channelId, message.channelType);
+    const key = crypto || !shared ? undefined : `${this.version}|${own ? 1 : 0}|${channelId}`;
+    const cached = key === undefined ? undefined : shared!.get(key);
+    const frame = cached ?? this.buildRecv(message, own, channelId);
+    if (key !== undefined && !cached) shared!.set(key, frame);
+    if (!this.conn.write(frame)) return;
+    this.ctx.messenger.metrics.messagesOut.inc({ node: this.ctx.nodeId });
+    this.recvs.track(message.messageId, frame, Date.now());
+  }
+
+  private buildRecv(message: StoredMessage, own: boolean, channelId: string): Uint8Array {
+    const crypto = this.crypto;
+    const payload = crypto ? encryptPayload(crypto, message.payload) : message.payload;
     const recv: RecvPacket = {
       type: PacketType.RECV,
       dup: false,
@@ -316,7 +339,7 @@ export class Session implements SessionHandle {
       setting: message.setting & ~0x02,
       msgKey: "",
       fromUid: message.fromUid,
-      channelId: viewChannelId(this.uid, message.channelId, message.channelType),
+      channelId,
       channelType: message.channelType,
       expire: message.expire,
       clientMsgNo: message.clientMsgNo,
@@ -326,11 +349,8 @@ export class Session implements SessionHandle {
       topic: message.topic,
       payload,
     };
-    recv.msgKey = recvMsgKey(crypto, recv);
-    const frame = encodeRecv(recv, this.version);
-    if (!this.conn.write(frame)) return;
-    this.ctx.messenger.metrics.messagesOut.inc({ node: this.ctx.nodeId });
-    this.recvs.track(message.messageId, frame, Date.now());
+    if (crypto) recv.msgKey = recvMsgKey(crypto, recv);
+    return encodeRecv(recv, this.version);
   }
 
   /** Resend what is due; called by the node's sweep. */

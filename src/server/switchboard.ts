@@ -127,6 +127,7 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
         tls,
         limits: {
           tokenAuth: options.tokenAuth,
+          allowPlaintext: options.allowPlaintext,
           maxFrameBytes: options.maxFrameBytes,
           sendRate: options.sendRate,
           maxWriteBufferBytes: options.maxWriteBufferBytes,
