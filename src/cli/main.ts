@@ -45,6 +45,7 @@ async function serve(argv: string[]): Promise<void> {
   const sb = await startSwitchboard(options, logger);
   const lines = [
     `Switchboard ${version()} is up.`,
+    `  web         ${sb.apiUrl}/   (chat and live dashboard; metrics at /metrics)`,
     `  router API  ${sb.apiUrl}   (try: curl -X POST "${sb.apiUrl}/route/batch?intranet=0" -H 'Content-Type: application/json' -d '["user1","user2","user3"]')`,
     ...sb.nodes.map((n) => {
       const a = n.info().external;
