@@ -1,6 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { Hono, type MiddlewareHandler } from "hono";
-import { UnauthorizedError } from "../util/errors.js";
+import type { MessageStore } from "../store/message-store.js";
+import { ForbiddenError, UnauthorizedError } from "../util/errors.js";
 
 function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -28,11 +29,48 @@ export function requireApiKey(apiKey: string | undefined): MiddlewareHandler {
  * handlers: a `use("*")` added after the routes never runs (the handler answers first), and one
  * mounted at "/" would also guard the open endpoints (route, health) of the whole app.
  */
-export function withApiKey(module: Hono, apiKey: string | undefined): Hono {
+export function withApiKey(module: Hono, apiKey: string | undefined, store?: MessageStore): Hono {
   if (apiKey === undefined) return module;
   const guard = requireApiKey(apiKey);
   const guarded = new Hono();
-  for (const path of new Set(module.routes.map((r) => r.path))) guarded.use(path, guard);
+  for (const path of new Set(module.routes.map((r) => r.path))) {
+    guarded.use(path, store && USER_SCOPED_PATHS.has(path) ? apiKeyOrUser(guard, store) : guard);
+  }
   guarded.route("/", module);
   return guarded;
+}
+
+/**
+ * Endpoints a client may call for its own data with its connect token instead of the API key,
+ * so an app (or our SDK) can sync after a reconnect without holding the server's key.
+ */
+export const USER_SCOPED_PATHS = new Set(["/conversation/sync", "/channel/messagesync", "/conversations/clearUnread", "/conversations/setUnread"]);
+
+/**
+ * `Authorization: User <uid>:<device_flag>:<token>` (uid URL-encoded) with the token set by
+ * /user/token; the body's `uid` / `login_uid` must be that user. Anything else goes to `guard`.
+ */
+function apiKeyOrUser(guard: MiddlewareHandler, store: MessageStore): MiddlewareHandler {
+  return async (c, next) => {
+    const auth = c.req.header("authorization");
+    const m = auth && /^User\s+([^:\s]+):(\d{1,3}):(.+)$/i.exec(auth);
+    if (!m) return guard(c, next);
+    let uid: string;
+    try {
+      uid = decodeURIComponent(m[1]);
+    } catch {
+      throw new UnauthorizedError("user credentials: uid is not URL-encoded");
+    }
+    const record = await store.getToken(uid, Number(m[2]));
+    if (!record || !sameSecret(record.token, m[3])) throw new UnauthorizedError("wrong user credentials");
+    let body: Record<string, unknown> = {};
+    try {
+      body = JSON.parse(await c.req.text());
+    } catch {
+      // The handler answers a body that is not JSON with its own 400.
+    }
+    const subject = body?.login_uid ?? body?.uid;
+    if (subject !== undefined && subject !== uid) throw new ForbiddenError(`user ${uid} may only read their own conversations`);
+    await next();
+  };
 }

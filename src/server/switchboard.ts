@@ -89,7 +89,7 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
     const assigner = new UserAssigner({ directory, presence, strategy });
     const healthChecks: HealthCheck[] = [];
     const apiKey = resolveApiKey(options.apiKey, options.dataDir);
-    const protectedRoutes = (app: ReturnType<typeof routeRoutes>) => withApiKey(app, apiKey.key);
+    const protectedRoutes = (app: ReturnType<typeof routeRoutes>) => withApiKey(app, apiKey.key, store);
     const app = createRouterApp(
       [
         routeRoutes(assigner, options.routeBatchLimit),
