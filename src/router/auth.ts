@@ -44,7 +44,12 @@ export function withApiKey(module: Hono, apiKey: string | undefined, store?: Mes
  * Endpoints a client may call for its own data with its connect token instead of the API key,
  * so an app (or our SDK) can sync after a reconnect without holding the server's key.
  */
-export const USER_SCOPED_PATHS = new Set(["/conversation/sync", "/channel/messagesync", "/conversations/clearUnread", "/conversations/setUnread"]);
+export const USER_SCOPED_PATHS = new Set([
+  "/conversation/sync",
+  "/channel/messagesync",
+  "/conversations/clearUnread",
+  "/conversations/setUnread",
+]);
 
 /**
  * `Authorization: User <uid>:<device_flag>:<token>` (uid URL-encoded) with the token set by
