@@ -13,6 +13,7 @@ import postgres from "postgres";
 import { UnavailableError } from "../util/errors.js";
 import { type Logger, silentLogger } from "../util/logger.js";
 import type {
+  Account,
   AppendInput,
   AppendResult,
   ChannelInfo,
@@ -38,6 +39,7 @@ import {
   checkToken,
   checkUid,
   checkUint,
+  checkUserName,
   finishRange,
   messageFromRow,
   pendingMigrations,
@@ -371,6 +373,33 @@ export class PostgresMessageStore implements MessageStore {
       () => this.#sql`SELECT token, device_level FROM ${this.#t.tokens} WHERE uid = ${uid} AND device_flag = ${deviceFlag}`,
     );
     return r && { uid, deviceFlag, token: r.token, deviceLevel: r.device_level };
+  }
+
+  async registerAccount(userName: string): Promise<Account> {
+    checkUserName(userName);
+    const T = this.#t;
+    const [row] = await this.#run(
+      () => this.#sql`
+        WITH fresh AS (
+          INSERT INTO ${T.accounts} (user_id, user_name, created_at)
+          VALUES (nextval(${this.#ids}::regclass)::text, ${userName}, ${Date.now()})
+          ON CONFLICT (user_name) DO NOTHING
+          RETURNING user_id, user_name, created_at)
+        SELECT * FROM fresh UNION ALL SELECT user_id, user_name, created_at FROM ${T.accounts} WHERE user_name = ${userName}
+        LIMIT 1`,
+    );
+    // A concurrent first registration of the same name commits between the two halves: read it.
+    const r =
+      row ?? (await this.#run(() => this.#sql`SELECT user_id, user_name, created_at FROM ${T.accounts} WHERE user_name = ${userName}`))[0];
+    return { userId: r.user_id, userName: r.user_name, createdAt: Number(r.created_at) };
+  }
+
+  async getAccounts(userIds: string[]): Promise<Account[]> {
+    if (userIds.length === 0) return [];
+    const rows = await this.#run(
+      () => this.#sql`SELECT user_id, user_name, created_at FROM ${this.#t.accounts} WHERE user_id = ANY(${[...new Set(userIds)]}::text[])`,
+    );
+    return rows.map((r) => ({ userId: r.user_id, userName: r.user_name, createdAt: Number(r.created_at) }));
   }
 
   /**

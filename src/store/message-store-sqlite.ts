@@ -9,6 +9,7 @@ import { UnavailableError } from "../util/errors.js";
 import { type Logger, silentLogger } from "../util/logger.js";
 import { ChannelType, personPeer } from "./channel-id.js";
 import type {
+  Account,
   AppendInput,
   AppendResult,
   ChannelInfo,
@@ -34,6 +35,7 @@ import {
   checkToken,
   checkUid,
   checkUint,
+  checkUserName,
   finishRange,
   messageFromRow,
   packHeader,
@@ -343,6 +345,27 @@ export class SqliteMessageStore implements MessageStore {
     checkUint(deviceFlag, "deviceFlag", 255);
     const r = this.#s.getToken.get(uid, deviceFlag) as { token: string; device_level: number } | undefined;
     return r && { uid, deviceFlag, token: r.token, deviceLevel: r.device_level };
+  }
+
+  async registerAccount(userName: string): Promise<Account> {
+    checkUserName(userName);
+    const s = this.#s;
+    return this.#tx.immediate(() => {
+      const existing = s.accountByName.get(userName) as Account | undefined;
+      if (existing) return existing;
+      const account = { userId: String(s.idNext.get()), userName, createdAt: Date.now() };
+      s.insertAccount.run(account.userId, userName, account.createdAt);
+      return account;
+    }) as Account;
+  }
+
+  async getAccounts(userIds: string[]): Promise<Account[]> {
+    const out: Account[] = [];
+    for (const id of new Set(userIds)) {
+      const a = this.#s.accountById.get(id) as Account | undefined;
+      if (a) out.push(a);
+    }
+    return out;
   }
 
   /** A read-state change stamped with a fresh id, so other devices' syncs see it. */

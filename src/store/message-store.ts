@@ -174,4 +174,16 @@ export interface MessageStore {
 
   setToken(record: TokenRecord): Promise<void>;
   getToken(uid: string, deviceFlag: number): Promise<TokenRecord | undefined>;
+
+  /** CIM accounts (seed 003): a name gets an id once; registering it again returns the same account. */
+  registerAccount(userName: string): Promise<Account>;
+  getAccounts(userIds: string[]): Promise<Account[]>;
+}
+
+export interface Account {
+  /** Decimal digits, unique (drawn from the message id counter). */
+  userId: string;
+  userName: string;
+  /** Unix ms. */
+  createdAt: number;
 }

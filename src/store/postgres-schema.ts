@@ -78,6 +78,11 @@ export function postgresMigrations(schema: string): readonly Migration[] {
         )`,
       ],
     },
+    {
+      version: 2,
+      name: "cim accounts",
+      statements: [`CREATE TABLE ${s}.accounts (user_id text PRIMARY KEY, user_name text NOT NULL UNIQUE, created_at bigint NOT NULL)`],
+    },
   ];
 }
 
@@ -89,6 +94,7 @@ export function tableRefs(sql: postgres.Sql, schema: string) {
     subscribers: sql(`${schema}.subscribers`),
     conversations: sql(`${schema}.conversations`),
     tokens: sql(`${schema}.tokens`),
+    accounts: sql(`${schema}.accounts`),
   };
 }
 

@@ -77,6 +77,13 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID`,
     ],
   },
+  {
+    version: 2,
+    name: "cim accounts",
+    statements: [
+      "CREATE TABLE accounts (user_id TEXT PRIMARY KEY, user_name TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL) WITHOUT ROWID",
+    ],
+  },
 ];
 
 const MSG_COLS =
@@ -139,6 +146,9 @@ const SQL = {
   setToken: `INSERT INTO tokens (uid, device_flag, token, device_level) VALUES (?, ?, ?, ?)
     ON CONFLICT (uid, device_flag) DO UPDATE SET token = excluded.token, device_level = excluded.device_level`,
   getToken: "SELECT token, device_level FROM tokens WHERE uid = ? AND device_flag = ?",
+  accountByName: "SELECT user_id AS userId, user_name AS userName, created_at AS createdAt FROM accounts WHERE user_name = ?",
+  accountById: "SELECT user_id AS userId, user_name AS userName, created_at AS createdAt FROM accounts WHERE user_id = ?",
+  insertAccount: "INSERT INTO accounts (user_id, user_name, created_at) VALUES (?, ?, ?)",
 } as const;
 
 /** Statements whose result is a single column: they return the value itself. */

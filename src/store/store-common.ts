@@ -87,6 +87,14 @@ export function checkChannel(channelId: unknown, channelType: unknown): void {
   }
 }
 
+/** CIM user names: non-empty, at most 64 characters, no control characters. */
+export function checkUserName(name: unknown): asserts name is string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+  if (typeof name !== "string" || name.length === 0 || name.length > 64 || /[\u0000-\u001f\u007f]/.test(name)) {
+    throw new InvalidArgumentError("userName must be 1-64 characters without control characters");
+  }
+}
+
 export function checkUid(uid: unknown, what = "uid"): void {
   if (typeof uid !== "string" || uid.length === 0) bad(`${what} must be a non-empty string`);
   if (uid.includes(PERSON_SEPARATOR)) bad(`${what} may not contain "${PERSON_SEPARATOR}"`);

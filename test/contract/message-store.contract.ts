@@ -526,5 +526,30 @@ export function messageStoreContract(name: string, factory: () => Promise<StoreU
         assert.equal(await store.getToken("bob", 0), undefined);
       });
     });
+
+    describe("accounts (CIM)", () => {
+      it("a name gets one id, again and again, also when registered concurrently", async (store) => {
+        const [a, again, ...racing] = await Promise.all([
+          store.registerAccount("Ann"),
+          store.registerAccount("Ann"),
+          ...Array.from({ length: 5 }, () => store.registerAccount("Bo")),
+        ]);
+        assert.equal(again.userId, a.userId);
+        assert.match(a.userId, /^\d+$/);
+        assert.equal(new Set(racing.map((r) => r.userId)).size, 1, "five concurrent registrations of one name, one id");
+        assert.notEqual(racing[0].userId, a.userId);
+        assert.equal(a.userName, "Ann");
+        assert.ok(Math.abs(a.createdAt - Date.now()) < 60_000, "created now");
+        const found = await store.getAccounts([a.userId, racing[0].userId, "999999999", a.userId]);
+        assert.deepEqual(found.map((x) => x.userName).sort(), ["Ann", "Bo"]);
+        assert.deepEqual(await store.getAccounts([]), []);
+      });
+
+      it("bad names are refused", async (store) => {
+        for (const bad of ["", "x".repeat(65), "a\u0000b", "tab\there"]) {
+          await assert.rejects(store.registerAccount(bad), /userName must be/, JSON.stringify(bad));
+        }
+      });
+    });
   });
 }
