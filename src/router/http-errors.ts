@@ -3,6 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import { SendRejectedError } from "../gateway/messenger.js";
 import { SwitchboardError } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
+import { CIM_PATHS, CimCode } from "./cim.js";
 
 /** The body of every error answer: a stable code and a sentence for people. */
 export interface ErrorBody {
@@ -17,6 +18,7 @@ export interface ErrorBody {
  * else is a 500 whose details go to the log, never to the client.
  */
 export function errorResponse(err: unknown, c: Context, logger: Logger): Response {
+  if (CIM_PATHS.has(c.req.path)) return cimErrorResponse(err, c, logger);
   // The rest of an oversized body is still on the socket: close it rather than reuse it.
   if ((err instanceof SwitchboardError || err instanceof HTTPException) && err.status === 413) c.header("Connection", "close");
   if (err instanceof SendRejectedError)
@@ -28,4 +30,14 @@ export function errorResponse(err: unknown, c: Context, logger: Logger): Respons
   }
   logger.error({ err, method: c.req.method, path: c.req.path }, "internal error while serving a request");
   return c.json<ErrorBody>({ error: "internal", message: "internal server error" }, 500);
+}
+
+/** CIM endpoints answer errors in CIM's envelope, with CIM's code and a telling HTTP status. */
+function cimErrorResponse(err: unknown, c: Context, logger: Logger): Response {
+  const known = err instanceof SwitchboardError || err instanceof HTTPException;
+  if (!known) logger.error({ err, method: c.req.method, path: c.req.path }, "internal error while serving a CIM request");
+  const status = known ? err.status : 500;
+  const code = status === 400 || status === 413 ? CimCode.ValidationFail : CimCode.Fail;
+  const message = known ? err.message || "bad request" : "internal server error";
+  return c.json({ code, message, reqNo: null, dataBody: null }, status as 400);
 }

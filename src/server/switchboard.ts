@@ -12,6 +12,7 @@ import { createRouterApp } from "../router/app.js";
 import { UserAssigner } from "../router/assigner.js";
 import { withApiKey } from "../router/auth.js";
 import { channelRoutes } from "../router/channel.js";
+import { cimRoutes } from "../router/cim.js";
 import { conversationRoutes } from "../router/conversation.js";
 import { dashboardRoutes } from "../router/dashboard.js";
 import { type HttpServerHandle, startHttpServer } from "../router/http-server.js";
@@ -88,6 +89,7 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
     const strategy = createStrategy(options.strategy);
     const assigner = new UserAssigner({ directory, presence, strategy });
     const healthChecks: HealthCheck[] = [];
+    let boundApiPort = 0;
     const apiKey = resolveApiKey(options.apiKey, options.dataDir);
     const protectedRoutes = (app: ReturnType<typeof routeRoutes>) => withApiKey(app, apiKey.key, store);
     const app = createRouterApp(
@@ -101,11 +103,13 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
         protectedRoutes(channelRoutes(store, messenger)),
         protectedRoutes(conversationRoutes(store)),
         protectedRoutes(pushRoutes(messenger, presence, options.maxFrameBytes)),
+        protectedRoutes(cimRoutes({ store, presence, messenger, assigner, apiPort: () => boundApiPort })),
       ],
       logger.child({ part: "router" }),
       metrics,
     );
     const http: HttpServerHandle = await startHttpServer(app, options.apiHost, options.apiPort);
+    boundApiPort = http.port;
     cleanups.push(() => http.close());
     const apiUrl = `http://${hostForUrl(options.intranetHost)}:${http.port}`;
 
