@@ -5,11 +5,14 @@ import type { ResolvedApiKey } from "../server/api-key.js";
 import { startSwitchboard } from "../server/switchboard.js";
 import { ConfigError } from "../util/errors.js";
 import { createLogger } from "../util/logger.js";
+import { chat } from "./chat.js";
 
 const USAGE = `switchboard — an IM gateway cluster speaking WuKongIM's protocol
 
 Usage:
   switchboard serve [options]    run the router API and gateway nodes (default: 2 nodes, SQLite)
+  switchboard chat --user NAME [--api URL] [--api-key KEY] [--transport ws|tcp]
+                                 a terminal chat client (CIM's commands; :help inside)
   switchboard --version
   switchboard help
 
@@ -76,6 +79,8 @@ async function main(): Promise<void> {
   switch (command) {
     case "serve":
       return serve(rest);
+    case "chat":
+      return chat(rest);
     case undefined:
     case "help":
     case "--help":
