@@ -31,6 +31,8 @@ before(async () => {
 });
 after(async () => {
   await sb?.stop();
+  // The SDK logs its sockets' close events a moment after disconnect().
+  await new Promise((r) => setTimeout(r, 100));
   console.log = quietLog;
   await loader.dispose();
 });
@@ -178,6 +180,71 @@ describe("wukongimjssdk over WebSocket (encrypted), users on two nodes", () => {
     assert.notEqual(refused.reasonCode, 1, "a non-member's send to the group is refused");
     assert.equal(refused.reasonCode, 3, "reason SubscriberNotExist");
   });
+
+  test("a large message (about 20 KB of UTF-8) crosses intact both ways", async () => {
+    const [alice, bob] = users;
+    const big = `${"世界🌍é".repeat(2000)}|end`;
+    assert.ok(Buffer.byteLength(big) > 20_000, "over 20 KB of UTF-8");
+    const bobBefore = bob.received.length;
+    const aliceBefore = alice.received.length;
+    assert.equal((await alice.sendText(big, bob.uid, PERSON)).reasonCode, 1, "stored");
+    const atBob = (await bob.waitReceived(bobBefore + 1)).at(-1)!;
+    assert.ok(atBob.content.text === big, `bob got the whole text (${atBob.content.text?.length} of ${big.length} chars)`);
+    const reversed = [...big].reverse().join("");
+    assert.equal((await bob.sendText(reversed, alice.uid, PERSON)).reasonCode, 1, "stored");
+    const atAlice = (await alice.waitReceived(aliceBefore + 1)).at(-1)!;
+    assert.ok(atAlice.content.text === reversed, "alice got the whole text");
+    await assertAllAcked(bob, 1);
+    await assertAllAcked(alice, 0);
+  });
+
+  test("a SEND the SDK resends after a reconnect (SENDACK lost) is stored once and not delivered twice", async () => {
+    const [alice, bob] = users;
+    const wk = alice.sdk.WKSDK.shared() as Json;
+    // Keep what the SDK queues, to put a message back as if its SENDACK had never arrived.
+    const queue: Map<number, unknown> = wk.chatManager.sendingQueues;
+    const queued = new Map<number, unknown>();
+    const set = queue.set.bind(queue);
+    queue.set = (k: number, v: unknown) => {
+      queued.set(k, v);
+      return set(k, v);
+    };
+    const acks: { clientSeq: number; messageID: string; messageSeq: number; reasonCode: number }[] = [];
+    wk.chatManager.addMessageStatusListener((a: Json) =>
+      acks.push({ clientSeq: a.clientSeq, messageID: String(a.messageID), messageSeq: a.messageSeq, reasonCode: a.reasonCode }),
+    );
+
+    const bobBefore = bob.received.length;
+    const first = await alice.sendText("une seule fois ☝️", bob.uid, PERSON);
+    assert.equal(first.reasonCode, 1, "stored");
+    await bob.waitReceived(bobBefore + 1);
+    const clientSeq = Math.max(...queued.keys());
+    assert.equal(queue.has(clientSeq), false, "the SENDACK took it off the SDK's queue");
+
+    // The SENDACK "was lost": the message is still queued when the connection drops.
+    queue.set(clientSeq, queued.get(clientSeq));
+    const statusesBefore = alice.statuses.length;
+    const [session] = sessionsOf(0, alice.uid);
+    session.conn.destroy("test: connection lost");
+    await eventually(
+      "alice to notice the drop and reconnect",
+      () => alice.statuses.slice(statusesBefore).some(([s]) => s === alice.sdk.ConnectStatus.Connected),
+      15_000,
+    );
+    // On CONNACK the SDK flushes its queue: the same client_seq and client_msg_no, encrypted for the new session.
+    await eventually("the resent SEND's SENDACK", () => queue.size === 0, 5000);
+    const again = acks.filter((a) => a.clientSeq === clientSeq);
+    assert.equal(again.length, 2, "two SENDACKs for that client_seq");
+    assert.deepEqual(
+      [again[1].reasonCode, again[1].messageID, again[1].messageSeq],
+      [1, first.messageID, first.messageSeq],
+      "the retry is answered with the stored message's id and seq",
+    );
+    const max = await sb.get(`/channel/max_message_seq?channel_id=${alice.uid}&channel_type=${PERSON}&login_uid=${bob.uid}`);
+    assert.deepEqual(max.body, { message_seq: first.messageSeq }, "not stored twice");
+    await assertAllAcked(bob, 1);
+    assert.equal(bob.received.length, bobBefore + 1, "bob got it once");
+  });
 });
 
 describe("wukongimjssdk over WSS (self-signed certificate trusted as a CA, not by turning checks off)", () => {
@@ -211,7 +278,11 @@ describe("wukongimjssdk over WSS (self-signed certificate trusted as a CA, not b
       ws.once("error", resolve);
     });
     assert.ok(err, "a plain ws client without the CA does not connect");
-    assert.match(String((err as NodeJS.ErrnoException).code ?? err.message), /SELF_SIGNED|CERT|certificate/i, "refused for the certificate");
+    assert.match(
+      String((err as NodeJS.ErrnoException).code ?? err.message),
+      /SELF_SIGNED|CERT|certificate/i,
+      "refused for the certificate",
+    );
   });
 
   test("1:1 both ways and a group over wss, on two nodes", async () => {
@@ -274,8 +345,8 @@ describe("offline user catches up through the SDK's own sync callbacks", () => {
       return m;
     };
     const provider = wk.config.provider;
-    provider.syncConversationsCallback = async () => {
-      const res = await sb.post("/conversation/sync", { uid: u.uid, version: 0, last_msg_seqs: "", msg_count: 5 });
+    provider.syncConversationsCallback = async (filter?: { lastMsgSeqs?: string }) => {
+      const res = await sb.post("/conversation/sync", { uid: u.uid, version: 0, last_msg_seqs: filter?.lastMsgSeqs ?? "", msg_count: 5 });
       assert.equal(res.status, 200, `conversation/sync: ${JSON.stringify(res.body)}`);
       assert.ok(Array.isArray(res.body), "conversation/sync answers a bare array, as WuKongIM does");
       return res.body.map((c: Json) => {
@@ -349,7 +420,12 @@ describe("offline user catches up through the SDK's own sync callbacks", () => {
     // Page forward from seq 1 with the SDK's syncMessages, 10 at a time, as an app fills a chat window.
     const synced: Json[] = [];
     for (let start = 1; ; ) {
-      const page: Json[] = await chatManager.syncMessages(conv.channel, { startMessageSeq: start, endMessageSeq: 0, limit: 10, pullMode: 1 });
+      const page: Json[] = await chatManager.syncMessages(conv.channel, {
+        startMessageSeq: start,
+        endMessageSeq: 0,
+        limit: 10,
+        pullMode: 1,
+      });
       synced.push(...page);
       if (page.length < 10) break;
       start = page.at(-1).messageSeq + 1;
@@ -390,18 +466,105 @@ describe("offline user catches up through the SDK's own sync callbacks", () => {
     );
 
     // Read: clear unread, sync again.
-    const cleared = await sb.post("/conversations/clearUnread", { uid: bob.uid, channel_id: alice.uid, channel_type: PERSON, message_seq: 25 });
+    const cleared = await sb.post("/conversations/clearUnread", {
+      uid: bob.uid,
+      channel_id: alice.uid,
+      channel_type: PERSON,
+      message_seq: 25,
+    });
     assert.equal(cleared.status, 200, `clearUnread: ${JSON.stringify(cleared.body)}`);
     const again: Json[] = await conversationManager.sync({});
     assert.equal(again[0].unread, 0, "no unread after clearUnread");
 
-    // Now online: the next message arrives live, with the next seq.
+    // Nothing was pushed at login (stored messages come by sync); the next message arrives live, with the next seq.
+    assert.equal(bob.received.length, 0, "no RECV replay of stored messages at login");
     const live = await alice.sendText("en ligne 🟢", bob.uid, PERSON);
     assert.equal(live.messageSeq, 26, "seq 26");
-    const arrived = await bob.waitReceived(bob.received.length + 1);
+    const arrived = await bob.waitReceived(1);
     const last = arrived.at(-1)!;
     assertText(last, { text: "en ligne 🟢", from: alice.uid, channelId: alice.uid, channelType: PERSON });
     assert.equal(last.messageSeq, 26, "live RECV seq 26");
     await assertAllAcked(bob, 1);
+  });
+
+  test("a user who went away and came back (a new app instance) syncs what he missed, 1:1 and in a group, from where he was", async () => {
+    const alice = await user("back-alice", 0);
+    const carol = await user("back-carol", 1);
+    let bob = await user("back-bob", 1);
+    users.push(alice, carol, bob);
+    const group = "back-group";
+    const created = await sb.post("/channel", { channel_id: group, channel_type: GROUP, subscribers: [alice.uid, bob.uid, carol.uid] });
+    assert.equal(created.status, 200, `create group: ${JSON.stringify(created.body)}`);
+
+    // Online: one message in each channel arrives live.
+    await alice.sendText("avant 1:1", bob.uid, PERSON);
+    await carol.sendText("avant groupe", group, GROUP);
+    const live = await bob.waitReceived(2);
+    assert.deepEqual(
+      live.map((m) => [m.channel.channelID, m.messageSeq]),
+      [
+        [alice.uid, 1],
+        [group, 1],
+      ],
+      "bob holds seq 1 of both channels",
+    );
+    await assertAllAcked(bob, 1);
+
+    // Bob closes the app; the server lets go of his session.
+    bob.close();
+    users.splice(users.indexOf(bob), 1);
+    await eventually("bob's session to end", () => sessionsOf(1, bob.uid).length === 0);
+
+    const personTexts = Array.from({ length: 7 }, (_, i) => `pendant ton absence ${i} 🌙`);
+    for (const t of personTexts) assert.equal((await alice.sendText(t, bob.uid, PERSON)).reasonCode, 1, "stored while bob is away");
+    const groupTexts = Array.from({ length: 6 }, (_, i) => `groupe absent ${i} 👥`);
+    const groupAcks = await Promise.all(groupTexts.map((t, i) => (i % 2 === 0 ? alice : carol).sendText(t, group, GROUP)));
+    assert.ok(
+      groupAcks.every((a) => a.reasonCode === 1),
+      "group messages stored while bob is away",
+    );
+
+    // A new app instance: it holds seq 1 of both channels and tells the server so.
+    bob = await user("back-bob", 1);
+    users.push(bob);
+    const { conversationManager, chatManager } = wireSync(bob);
+    const conversations: Json[] = await conversationManager.sync({ lastMsgSeqs: `${alice.uid}:${PERSON}:1|${group}:${GROUP}:1` });
+    const byId = new Map(conversations.map((c) => [c.channel.channelID, c]));
+    assert.deepEqual([...byId.keys()].sort(), [alice.uid, group].sort(), "both conversations have news");
+    assert.equal(byId.get(alice.uid).lastMsgSeq, 8, "1:1 is at seq 8");
+    assert.equal(byId.get(alice.uid).unread, 8, "8 unread in the 1:1 (nothing was marked read)");
+    assert.equal(byId.get(group).lastMsgSeq, 7, "the group is at seq 7");
+    assert.equal(byId.get(group).unread, 7, "7 unread in the group");
+
+    for (const [conv, want] of [
+      [byId.get(alice.uid), personTexts],
+      [byId.get(group), groupTexts],
+    ] as const) {
+      const missed: Json[] = await chatManager.syncMessages(conv.channel, { startMessageSeq: 2, endMessageSeq: 0, limit: 4, pullMode: 1 });
+      for (let start = 6; missed.length < want.length; start += 4) {
+        const page: Json[] = await chatManager.syncMessages(conv.channel, {
+          startMessageSeq: start,
+          endMessageSeq: 0,
+          limit: 4,
+          pullMode: 1,
+        });
+        assert.ok(page.length > 0, `page from ${start} of ${conv.channel.channelID} is not empty`);
+        missed.push(...page);
+      }
+      assert.deepEqual(
+        missed.map((m) => m.messageSeq),
+        Array.from({ length: want.length }, (_, i) => i + 2),
+        `${conv.channel.channelID}: seqs 2..${want.length + 1}, no gap`,
+      );
+      if (conv.channel.channelType === PERSON)
+        assert.deepEqual(
+          missed.map((m) => m.content.text),
+          [...want],
+          "1:1 texts in order",
+        );
+      else assert.deepEqual(missed.map((m) => m.content.text).sort(), [...want].sort(), "every group text once");
+      for (const m of missed) assert.equal(m.channel.channelID, conv.channel.channelID, "messages carry the channel as bob sees it");
+    }
+    assert.equal(bob.received.length, 0, "the new instance got no replay over the socket");
   });
 });
