@@ -1,0 +1,62 @@
+/**
+ * `npm run bench [scenario...]` — Switchboard side by side with Socket.IO (+ sharded Redis adapter)
+ * and a plain ws + Redis broadcast baseline, same workloads, same run, loopback only. Scenarios:
+ * p2p, fanout, durable, route, connections (default: all). BENCH_SCALE=small shortens everything.
+ * Writes bench/results/latest.json and regenerates BENCHMARKS.md.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import type { SystemName } from "./lib/clients.js";
+import { writeReport } from "./report.js";
+import { connections, durable, fanout, p2p, route } from "./scenarios.js";
+
+const all = ["p2p", "fanout", "durable", "route", "connections"];
+const chosen = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+const scenarios = chosen.length ? chosen : all;
+for (const s of scenarios) if (!all.includes(s)) throw new Error(`unknown scenario ${s} (${all.join(", ")})`);
+const small = process.env.BENCH_SCALE === "small";
+const systems: SystemName[] = ["switchboard", "socketio", "ws-redis"];
+const stepMs = small ? 2000 : 4000;
+
+const results: Record<string, unknown> = {
+  startedAt: new Date().toISOString(),
+  command: `npm run bench${chosen.length ? ` ${chosen.join(" ")}` : ""}${small ? " (BENCH_SCALE=small)" : ""}`,
+  machine: {
+    cpus: os.cpus().length,
+    model: os.cpus()[0]?.model,
+    memGb: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    kernel: os.release(),
+  },
+};
+
+for (const s of scenarios) {
+  process.stderr.write(`== ${s}\n`);
+  if (s === "p2p") {
+    const rates = small ? [2000, 8000] : [2000, 5000, 10000, 20000, 40000, 60000];
+    const out: Record<string, unknown> = {};
+    for (const sys of systems) out[sys] = await p2p(sys, rates, stepMs);
+    results.p2p = out;
+  } else if (s === "fanout") {
+    const members = small ? 300 : 2000;
+    const rates = small ? [20, 100] : [20, 50, 100, 200, 400];
+    const out: Record<string, unknown> = {};
+    for (const sys of systems) out[sys] = await fanout(sys, members, rates, stepMs);
+    results.fanout = out;
+  } else if (s === "durable") {
+    const rates = small ? [2000, 8000] : [5000, 10000, 20000, 40000];
+    results.durable = { sqlite: await durable(false, rates, stepMs), postgres: await durable(true, rates, stepMs) };
+  } else if (s === "route") {
+    results.route = await route(small ? 2000 : 5000);
+  } else if (s === "connections") {
+    const n = small ? 2000 : 10000;
+    results.connections = { switchboard: await connections("switchboard", n), socketio: await connections("socketio", n) };
+  }
+}
+results.finishedAt = new Date().toISOString();
+mkdirSync(new URL("results", import.meta.url), { recursive: true });
+const stamp = (results.startedAt as string).replace(/[:.]/g, "-");
+writeFileSync(new URL(`results/${stamp}.json`, import.meta.url), JSON.stringify(results, null, 2));
+writeFileSync(new URL("results/latest.json", import.meta.url), JSON.stringify(results, null, 2));
+writeReport(results);
+process.stderr.write("wrote bench/results/latest.json and BENCHMARKS.md\n");

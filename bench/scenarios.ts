@@ -1,0 +1,251 @@
+/** The workloads, each run the same way on every system. Numbers go to the result file. */
+import * as hdr from "hdr-histogram-js";
+import type { SystemName } from "./lib/clients.js";
+import { cpuSeconds, rssKb, startWorker } from "./lib/procs.js";
+import { type RunningSystem, startSystem } from "./systems.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const cpu = (sys: RunningSystem) => sys.pids.reduce((t, p) => t + cpuSeconds(p), 0);
+
+export interface StepResult {
+  rate: number;
+  sent: number;
+  received: number;
+  deliveredPerSec: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+  lost: number;
+  serverCpuPct: number;
+}
+
+interface Snapshot {
+  received: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+  spanMs: number;
+}
+
+/** Fixed-rate steps until p99 passes 200 ms, anything is lost, or delivery falls behind. */
+export async function p2p(system: SystemName, rates: number[], stepMs: number, pairs = 100): Promise<StepResult[]> {
+  const sys = await startSystem(system);
+  const out: StepResult[] = [];
+  try {
+    const receivers = Array.from({ length: pairs }, (_, i) => `r${i}`);
+    const rx = await startWorker({ role: "receiver", system, uids: receivers, addrs: [sys.nodes[1]], localAddress: "127.0.0.2" });
+    const tx = await startWorker({
+      role: "sender",
+      system,
+      uids: receivers.map((_, i) => `s${i}`),
+      addrs: [sys.nodes[0]],
+      localAddress: "127.0.0.3",
+    });
+    for (const [step, rate] of rates.entries()) {
+      const cpu0 = cpu(sys);
+      const { sent } = await tx.ask<{ sent: number }>({ cmd: "run", step, rate, ms: stepMs, targets: receivers });
+      await sleep(1500);
+      const s = await rx.ask<Snapshot>({ cmd: "snapshot", step });
+      const r: StepResult = {
+        rate,
+        sent,
+        received: s.received,
+        deliveredPerSec: Math.round(s.received / (stepMs / 1000)),
+        ...pick(s),
+        lost: Math.max(0, sent - s.received),
+        serverCpuPct: Math.round(((cpu(sys) - cpu0) / ((stepMs + 1500) / 1000)) * 100),
+      };
+      out.push(r);
+      log(
+        `  ${system} p2p ${rate}/s: delivered ${r.deliveredPerSec}/s p50 ${r.p50} ms p99 ${r.p99} ms lost ${r.lost} cpu ${r.serverCpuPct}%`,
+      );
+      if (r.lost > 0 || r.p99 > 200 || r.deliveredPerSec < rate * 0.9) break;
+    }
+    await Promise.all([rx.stop(), tx.stop()]);
+  } finally {
+    await sys.stop();
+  }
+  return out;
+}
+
+/** One group spread over both nodes; one member sends at fixed rates; deliveries to every other member. */
+export async function fanout(
+  system: SystemName,
+  members: number,
+  rates: number[],
+  stepMs: number,
+): Promise<(StepResult & { members: number })[]> {
+  const sys = await startSystem(system);
+  const out: (StepResult & { members: number })[] = [];
+  try {
+    const uids = Array.from({ length: members }, (_, i) => `m${i}`);
+    if (sys.apiUrl) {
+      const res = await fetch(`${sys.apiUrl}/channel`, {
+        method: "POST",
+        body: JSON.stringify({ channel_id: "bench", channel_type: 2, subscribers: [...uids, "sender"] }),
+      });
+      if (!res.ok) throw new Error(`group create: ${res.status}`);
+    }
+    const half = Math.ceil(members / 2);
+    const rxA = await startWorker({
+      role: "receiver",
+      system,
+      uids: uids.slice(0, half),
+      addrs: [sys.nodes[0]],
+      localAddress: "127.0.0.4",
+      join: "bench",
+    });
+    const rxB = await startWorker({
+      role: "receiver",
+      system,
+      uids: uids.slice(half),
+      addrs: [sys.nodes[1]],
+      localAddress: "127.0.0.5",
+      join: "bench",
+    });
+    const tx = await startWorker({ role: "sender", system, uids: ["sender"], addrs: [sys.nodes[0]], localAddress: "127.0.0.6" });
+    await sleep(500);
+    for (const [step, rate] of rates.entries()) {
+      const cpu0 = cpu(sys);
+      const { sent } = await tx.ask<{ sent: number }>({ cmd: "run", step, rate, ms: stepMs, group: "bench" });
+      await sleep(2000);
+      const [a, b] = await Promise.all([rxA.ask<Snapshot>({ cmd: "snapshot", step }), rxB.ask<Snapshot>({ cmd: "snapshot", step })]);
+      const received = a.received + b.received;
+      const expected = sent * members;
+      const r = {
+        rate,
+        members,
+        sent,
+        received,
+        deliveredPerSec: Math.round(received / (Math.max(a.spanMs, b.spanMs, stepMs) / 1000)),
+        p50: Math.max(a.p50, b.p50),
+        p99: Math.max(a.p99, b.p99),
+        p999: Math.max(a.p999, b.p999),
+        max: Math.max(a.max, b.max),
+        lost: Math.max(0, expected - received),
+        serverCpuPct: Math.round(((cpu(sys) - cpu0) / ((stepMs + 2000) / 1000)) * 100),
+      };
+      out.push(r);
+      log(
+        `  ${system} fan-out ${rate} msg/s × ${members}: ${r.deliveredPerSec} deliveries/s p99 ${r.p99} ms (last member ${r.max} ms) lost ${r.lost}`,
+      );
+      if (r.lost > 0 || r.p99 > 1000) break;
+    }
+    await Promise.all([rxA.stop(), rxB.stop(), tx.stop()]);
+  } finally {
+    await sys.stop();
+  }
+  return out;
+}
+
+/** SENDACK rate: senders fire at fixed rates to offline users; each ack means stored. */
+export async function durable(
+  postgres: boolean,
+  rates: number[],
+  stepMs: number,
+): Promise<{ rate: number; sent: number; ackedPerSec: number; acked: number }[]> {
+  const sys = await startSystem("switchboard", { postgres });
+  const out: { rate: number; sent: number; ackedPerSec: number; acked: number }[] = [];
+  try {
+    const tx = await startWorker({
+      role: "sender",
+      system: "switchboard",
+      uids: Array.from({ length: 50 }, (_, i) => `d${i}`),
+      addrs: sys.nodes,
+      localAddress: "127.0.0.7",
+    });
+    let before = 0;
+    for (const [step, rate] of rates.entries()) {
+      const { sent } = await tx.ask<{ sent: number }>({
+        cmd: "run",
+        step,
+        rate,
+        ms: stepMs,
+        targets: ["offline-a", "offline-b", "offline-c"],
+      });
+      await sleep(1000);
+      const { acks } = await tx.ask<{ acks: number }>({ cmd: "acks" });
+      const acked = acks - before;
+      before = acks;
+      const r = { rate, sent, acked, ackedPerSec: Math.round(acked / (stepMs / 1000)) };
+      out.push(r);
+      log(`  durable ${postgres ? "postgres" : "sqlite"} ${rate}/s: ${r.ackedPerSec} SENDACK/s (${acked}/${sent})`);
+      if (acked < sent * 0.95) break;
+    }
+    await tx.stop();
+  } finally {
+    await sys.stop();
+  }
+  return out;
+}
+
+/** /route/batch with 100 uids, 16 requests in flight. */
+export async function route(ms: number): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
+  const sys = await startSystem("switchboard");
+  try {
+    const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+    const body = JSON.stringify(Array.from({ length: 100 }, (_, i) => `user-${i}`));
+    let done = 0;
+    let errors = 0;
+    const end = Date.now() + ms;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (Date.now() < end) {
+          const t = performance.now();
+          const res = await fetch(`${sys.apiUrl}/route/batch`, { method: "POST", body });
+          await res.arrayBuffer();
+          if (!res.ok) errors++;
+          hist.recordValue(Math.max(1, Math.round((performance.now() - t) * 1000)));
+          done++;
+        }
+      }),
+    );
+    const r = {
+      rps: Math.round(done / (ms / 1000)),
+      p50: hist.getValueAtPercentile(50) / 1000,
+      p99: hist.getValueAtPercentile(99) / 1000,
+      errors,
+    };
+    log(`  route/batch(100): ${r.rps} req/s p99 ${r.p99} ms`);
+    return r;
+  } finally {
+    await sys.stop();
+  }
+}
+
+/** N idle connections on one server process: RSS per connection and CPU while idle. */
+export async function connections(
+  system: SystemName,
+  n: number,
+): Promise<{ connections: number; rssPerConnKb: number; idleCpuPct: number }> {
+  const sys = await startSystem(system);
+  try {
+    const pid = sys.pids[0];
+    const rss0 = rssKb(pid);
+    const per = Math.ceil(n / 2);
+    // Both nodes of Switchboard's process; the peer's first process only (one process each).
+    const addrs = system === "switchboard" ? sys.nodes : [sys.nodes[0]];
+    const workers = [];
+    for (let i = 0; i < 2; i++) {
+      const uids = Array.from({ length: per }, (_, k) => `idle${i}-${k}`);
+      workers.push(await startWorker({ role: "idle", system, uids, addrs, localAddress: `127.0.0.${10 + i}` }));
+    }
+    await sleep(3000);
+    const cpu0 = cpuSeconds(pid);
+    await sleep(10_000);
+    const idleCpuPct = Math.round(((cpuSeconds(pid) - cpu0) / 10) * 1000) / 10;
+    const r = { connections: per * 2, rssPerConnKb: Math.round(((rssKb(pid) - rss0) / (per * 2)) * 10) / 10, idleCpuPct };
+    log(`  ${system} ${r.connections} idle connections: ${r.rssPerConnKb} KB RSS each, ${idleCpuPct}% CPU idle`);
+    await Promise.all(workers.map((w) => w.stop()));
+    return r;
+  } finally {
+    await sys.stop();
+  }
+}
+
+function pick(s: Snapshot) {
+  return { p50: s.p50, p99: s.p99, p999: s.p999, max: s.max };
+}
