@@ -15,7 +15,8 @@ const chosen = process.argv.slice(2).filter((a) => !a.startsWith("-"));
 const scenarios = chosen.length ? chosen : all;
 for (const s of scenarios) if (!all.includes(s)) throw new Error(`unknown scenario ${s} (${all.join(", ")})`);
 const small = process.env.BENCH_SCALE === "small";
-const systems: SystemName[] = ["switchboard", "socketio", "ws-redis"];
+// BENCH_SYSTEMS=switchboard narrows the run (e.g. while profiling with BENCH_CPU_PROF=dir).
+const systems = (process.env.BENCH_SYSTEMS?.split(",") ?? ["switchboard", "socketio", "ws-redis"]) as SystemName[];
 const stepMs = small ? 2000 : 4000;
 
 const results: Record<string, unknown> = {

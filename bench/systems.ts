@@ -25,7 +25,8 @@ export async function startSystem(name: SystemName, opts: { postgres?: boolean }
     const dataDir = mkdtempSync(join(tmpdir(), "sb-bench-"));
     const [api, tcp, ws, wss] = [port, port + 10, port + 20, port + 30];
     port += 40;
-    const args = ["dist/src/cli/main.js", "serve", "--nodes", "2", "--api-host", "127.0.0.1", "--bind-host", "127.0.0.1"];
+    const prof = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
+    const args = [...prof, "dist/src/cli/main.js", "serve", "--nodes", "2", "--api-host", "127.0.0.1", "--bind-host", "127.0.0.1"];
     args.push("--api-port", String(api), "--tcp-port", String(tcp), "--ws-port", String(ws), "--wss-port", String(wss));
     args.push(
       "--allow-plaintext",

@@ -35,8 +35,20 @@ class TcpConnection extends BaseConnection {
   }
 
   protected send(data: Uint8Array): void {
+    // Everything written in one tick (a batch of SENDACKs, a fan-out's RECVs) leaves as one writev.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
     this.socket.write(data);
   }
+
+  private corked = false;
+  private readonly uncork = () => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   protected sendMany(frames: readonly Uint8Array[]): void {
     // Corked writes leave as one writev: one syscall, and with Nagle off, as few packets as possible.
