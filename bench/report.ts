@@ -131,6 +131,20 @@ ${durableRows}
 - Reproduce: \`npm run build && npm run bench\` (about 8 minutes; \`BENCH_SCALE=small\` for a quick pass, or name
   scenarios: \`npm run bench p2p route\`). Raw results: \`bench/results/latest.json\`.
 
+## Reading the numbers
+
+- Switchboard does more per message than the peers: it stores it (SQLite here) before the SENDACK and the
+  delivery, and every RECV is acknowledged by the client (RECVACK) and tracked until then. The peers keep
+  nothing and expect no acknowledgement, so each delivered message costs their clients half the work.
+- Group fan-out is bounded by the load generator on this machine: a CPU profile of the Switchboard process
+  during the fan-out steps shows it ~45 % idle while its receivers (2 processes holding the 2,000 members,
+  decoding every RECV and answering a RECVACK) fall behind; a plaintext RECV is encoded once per protocol
+  version and the same bytes are written to every member. The biggest cost left in the server is one
+  socket write per member per message (~28 % of its CPU).
+- Cross-node 1:1 at the top steps: the server spends its time in the SQLite append (~20 %) and socket
+  writes; writes made in one tick are corked into one writev.
+- Profile it yourself: \`BENCH_SYSTEMS=switchboard BENCH_CPU_PROF=/tmp/prof npm run bench p2p\`.
+
 ## Steps
 ${stepTable("cross-node 1:1", p)}
 ${stepTable("group fan-out", f)}
