@@ -1,9 +1,17 @@
 /**
  * Seed 003's CIM router API on top of Switchboard: accounts, login (a node picked by the configured
- * strategy, plus a connect token), online users, offline, p2p and group messages. Field names and
- * the `{code, message, reqNo, dataBody}` envelope are CIM's; messages go through the messenger,
- * so they are stored, delivered to whichever node holds the user, and synced when offline.
- * Errors keep CIM's envelope (http-errors.ts) with an HTTP status that says what went wrong.
+ * strategy, the route saved on the account, plus a connect token), online users, offline, p2p and
+ * group messages. Field names, the `{code, message, reqNo, dataBody}` envelope and the codes are
+ * CIM's (StatusEnum); messages go through the messenger, so they are stored, delivered to whichever
+ * node holds the user, and synced when offline. Errors keep CIM's envelope (http-errors.ts) with an
+ * HTTP status that says what went wrong (CIM itself answers 200 with the code).
+ *
+ * Access: all six endpoints sit behind the API key when one is configured (switchboard.ts), also
+ * /registerAccount and /login, which CIM's client calls itself. CIM has no passwords: /login with a
+ * known userId + userName hands out a connect token, so an open /login would let anyone connect as
+ * anyone, and an open /registerAccount would let anyone fill the store. With a key, the client's
+ * own server calls them (as WuKongIM's /user/token); with `--api-key off` CIM's client flow works
+ * unchanged.
  */
 import { randomBytes } from "node:crypto";
 import { type Context, Hono } from "hono";
@@ -12,16 +20,22 @@ import type { Messenger } from "../gateway/messenger.js";
 import { ReasonCode } from "../protocol/constants.js";
 import { ChannelType } from "../store/channel-id.js";
 import type { Account, MessageStore } from "../store/message-store.js";
-import { InvalidArgumentError, NotFoundError } from "../util/errors.js";
+import { InvalidArgumentError, SwitchboardError } from "../util/errors.js";
 import type { UserAssigner } from "./assigner.js";
 import { readObject } from "./body.js";
 
-/** CIM's StatusEnum codes. */
+/** CIM's StatusEnum codes (cim-common), the ones these endpoints answer. */
 export const CimCode = {
   Success: "9000",
+  /** Bad input: HTTP 400 / 413. */
   ValidationFail: "3000",
+  /** Anything else that failed: unauthorized, not a group member, no such group, internal. */
   Fail: "4000",
-  OffLine: "7000",
+  /** HTTP 429. */
+  RequestLimit: "6000",
+  /** No gateway node is up (HTTP 503). */
+  ServerNotAvailable: "7100",
+  /** No such account, or userId and userName do not belong together (HTTP 404 / 403). */
   AccountNotMatch: "9100",
 } as const;
 
@@ -29,6 +43,36 @@ export const CIM_PATHS = new Set(["/registerAccount", "/login", "/onlineUser", "
 
 /** Most recipients of one groupRoute to "everyone online". */
 export const CIM_BROADCAST_LIMIT = 10_000;
+/** Sends of a broadcast groupRoute in flight at once. */
+const BROADCAST_CHUNK = 500;
+
+/** An error with its own CIM code (the others get one from their HTTP status, cimCodeFor). */
+export class CimError extends SwitchboardError {
+  constructor(
+    readonly cimCode: string,
+    code: string,
+    status: number,
+    message: string,
+  ) {
+    super(code, status, message);
+  }
+}
+
+/** The CIM code of an error answer. */
+export function cimCodeFor(err: unknown, status: number): string {
+  if (err instanceof CimError) return err.cimCode;
+  if (status === 400 || status === 413) return CimCode.ValidationFail;
+  if (status === 429) return CimCode.RequestLimit;
+  if (status === 503) return CimCode.ServerNotAvailable;
+  return CimCode.Fail;
+}
+
+/** reqNo of each CIM request whose body was read, so error answers echo it too. */
+const reqNos = new WeakMap<Request, string>();
+
+export function cimReqNo(c: Context): string | null {
+  return reqNos.get(c.req.raw) ?? null;
+}
 
 export interface CimDeps {
   store: MessageStore;
@@ -38,14 +82,30 @@ export interface CimDeps {
   apiPort: () => number;
 }
 
-function ok(c: Context, reqNo: unknown, dataBody: unknown = null) {
-  return c.json({ code: CimCode.Success, message: "success", reqNo: typeof reqNo === "string" ? reqNo : null, dataBody });
+function ok(c: Context, dataBody: unknown = null) {
+  return c.json({ code: CimCode.Success, message: "success", reqNo: cimReqNo(c), dataBody });
+}
+
+/** A CIM request body: a JSON object whose optional reqNo (string) and timeStamp (number) are checked. */
+async function readCim(c: Context): Promise<Record<string, unknown>> {
+  const body = await readObject(c);
+  const { reqNo, timeStamp } = body;
+  if (reqNo !== undefined && reqNo !== null) {
+    const text = typeof reqNo === "number" && Number.isFinite(reqNo) ? String(reqNo) : reqNo;
+    if (typeof text !== "string" || text.length > 128) throw new InvalidArgumentError("reqNo must be a string of at most 128 characters");
+    reqNos.set(c.req.raw, text);
+  }
+  if (timeStamp !== undefined && timeStamp !== null && !(typeof timeStamp === "number" && Number.isFinite(timeStamp))) {
+    throw new InvalidArgumentError("timeStamp must be a number");
+  }
+  return body;
 }
 
 function str(body: Record<string, unknown>, key: string, max = 4096): string {
   const v = body[key];
   if (typeof v === "number" && Number.isSafeInteger(v)) return String(v);
-  if (typeof v !== "string" || v.length === 0) throw new InvalidArgumentError(`${key} is required`);
+  if (v === undefined || v === null || v === "") throw new InvalidArgumentError(`${key} is required`);
+  if (typeof v !== "string") throw new InvalidArgumentError(`${key} must be a string`);
   if (v.length > max) throw new InvalidArgumentError(`${key} is longer than ${max} characters`);
   return v;
 }
@@ -57,9 +117,18 @@ function userId(body: Record<string, unknown>, key: string): string {
   return id;
 }
 
+/** `deviceFlag` (or WuKongIM's `device_flag`) of /login: 0 app (default), 1 web, 2 pc … up to 255. */
+function deviceFlag(body: Record<string, unknown>): number {
+  const v = body.deviceFlag ?? body.device_flag;
+  if (v === undefined || v === null) return 0;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 255)
+    throw new InvalidArgumentError("deviceFlag must be a whole number from 0 to 255");
+  return v;
+}
+
 async function account(store: MessageStore, id: string, what: string): Promise<Account> {
   const [found] = await store.getAccounts([id]);
-  if (!found) throw new NotFoundError(`${what} ${id} is not registered`);
+  if (!found) throw new CimError(CimCode.AccountNotMatch, "not_found", 404, `${what} ${id} is not registered`);
   return found;
 }
 
@@ -82,35 +151,31 @@ export function cimRoutes(d: CimDeps): Hono {
     });
 
   app.post("/registerAccount", async (c) => {
-    const body = await readObject(c);
+    const body = await readCim(c);
     const a = await d.store.registerAccount(str(body, "userName", 64));
-    return ok(c, body.reqNo, { userId: Number(a.userId), userName: a.userName });
+    return ok(c, { userId: Number(a.userId), userName: a.userName });
   });
 
+  // Logging in again is allowed (WuKongIM is multi-device; CIM answers 5000 REPEAT_LOGIN): it
+  // issues a fresh token for that device flag, and connecting with it displaces the older session
+  // of the same device only.
   app.post("/login", async (c) => {
-    const body = await readObject(c);
+    const body = await readCim(c);
     const id = userId(body, "userId");
     const name = str(body, "userName", 64);
-    const [found] = await d.store.getAccounts([id]);
-    if (!found || found.userName !== name) {
-      return c.json(
-        {
-          code: CimCode.AccountNotMatch,
-          message: "userId and userName do not match a registered account",
-          reqNo: body.reqNo ?? null,
-          dataBody: null,
-        },
-        403,
-      );
+    const device = deviceFlag(body);
+    const found = await account(d.store, id, "user");
+    if (found.userName !== name) {
+      throw new CimError(CimCode.AccountNotMatch, "forbidden", 403, `userName does not match the account of user ${id}`);
     }
     const [group] = await d.assigner.assign([id]);
     const token = randomBytes(18).toString("base64url");
-    const deviceFlag = 0;
-    await d.store.setToken({ uid: id, deviceFlag, token, deviceLevel: 1 });
+    await d.store.setToken({ uid: id, deviceFlag: device, token, deviceLevel: 1 });
+    await d.store.setAccountRoute(id, group.node.id);
     const tcp = group.node.external.tcpAddr;
     const at = tcp.lastIndexOf(":");
-    return ok(c, body.reqNo, {
-      ip: tcp.slice(0, at),
+    return ok(c, {
+      ip: tcp.slice(0, at).replace(/^\[(.*)\]$/, "$1"),
       cimServerPort: Number(tcp.slice(at + 1)),
       httpPort: d.apiPort(),
       tcp_addr: tcp,
@@ -118,24 +183,31 @@ export function cimRoutes(d: CimDeps): Hono {
       wss_addr: group.node.external.wssAddr,
       node: group.node.id,
       token,
-      device_flag: deviceFlag,
+      device_flag: device,
     });
   });
 
   const onlineUser = async (c: Context) => {
+    // CIM's onlineUser takes no body; a reqNo is echoed when one comes (body or ?reqNo=).
+    if (c.req.method === "POST" && (await c.req.text()).trim() !== "") await readCim(c);
+    const query = c.req.query("reqNo");
+    if (query !== undefined && !reqNos.has(c.req.raw)) reqNos.set(c.req.raw, query.slice(0, 128));
     const uids = await d.presence.onlineUids(CIM_BROADCAST_LIMIT);
     const accounts = await d.store.getAccounts(uids.filter((u) => /^\d+$/.test(u)));
     const names = new Map(accounts.map((a) => [a.userId, a.userName]));
     const users = uids.map((u) => ({ userId: /^\d+$/.test(u) ? Number(u) : u, userName: names.get(u) ?? u }));
-    const reqNo = c.req.method === "POST" ? (await readObject(c).catch(() => ({}) as Record<string, unknown>)).reqNo : c.req.query("reqNo");
-    return ok(c, reqNo, users);
+    return ok(c, users);
   };
   app.get("/onlineUser", onlineUser);
   app.post("/onlineUser", onlineUser);
 
+  // Kicks every session of the user (as /user/device_quit) and clears the route its login saved.
+  // The connect token stays until the next /login replaces it; our SDK does not reconnect after a
+  // kick (reason ConnectKick).
   app.post("/offLine", async (c) => {
-    const body = await readObject(c);
+    const body = await readCim(c);
     const id = userId(body, "userId");
+    const found = await account(d.store, id, "user");
     const bindings = (await d.presence.lookup([id])).get(id) ?? [];
     for (const b of bindings) {
       d.messenger.kick(
@@ -144,11 +216,12 @@ export function cimRoutes(d: CimDeps): Hono {
         "taken offline by /offLine",
       );
     }
-    return ok(c, body.reqNo, { kicked: bindings.length });
+    await d.store.setAccountRoute(id, null);
+    return ok(c, { kicked: bindings.length, clearedRoute: found.route?.nodeId ?? null });
   });
 
   app.post("/p2pRoute", async (c) => {
-    const body = await readObject(c);
+    const body = await readCim(c);
     const from = userId(body, "userId");
     const to = userId(body, "receiveUserId");
     const msg = str(body, "msg");
@@ -156,23 +229,26 @@ export function cimRoutes(d: CimDeps): Hono {
     await account(d.store, to, "receiver");
     const { result } = await sendText(from, to, ChannelType.Person, msg);
     const online = (await d.presence.lookup([to])).has(to);
-    return ok(c, body.reqNo, { messageId: result.messageId, messageSeq: result.messageSeq, online });
+    return ok(c, { messageId: result.messageId, messageSeq: result.messageSeq, online });
   });
 
   app.post("/groupRoute", async (c) => {
-    const body = await readObject(c);
+    const body = await readCim(c);
     const from = userId(body, "userId");
     const msg = str(body, "msg");
+    const groupId = body.groupId === undefined || body.groupId === null ? undefined : str(body, "groupId", 128);
     await account(d.store, from, "sender");
-    if (body.groupId !== undefined && body.groupId !== null) {
-      const group = str(body, "groupId", 128);
-      const { result } = await sendText(from, group, ChannelType.Group, msg);
-      return ok(c, body.reqNo, { messageId: result.messageId, messageSeq: result.messageSeq });
+    if (groupId !== undefined) {
+      // A WuKongIM group channel: the messenger refuses a sender who is not a member (403).
+      const { result } = await sendText(from, groupId, ChannelType.Group, msg);
+      return ok(c, { messageId: result.messageId, messageSeq: result.messageSeq });
     }
     // CIM's group chat: everyone online except the sender, each as a private message.
     const targets = (await d.presence.onlineUids(CIM_BROADCAST_LIMIT)).filter((u) => u !== from);
-    await Promise.all(targets.map((to) => sendText(from, to, ChannelType.Person, msg)));
-    return ok(c, body.reqNo, { delivered: targets.length });
+    for (let i = 0; i < targets.length; i += BROADCAST_CHUNK) {
+      await Promise.all(targets.slice(i, i + BROADCAST_CHUNK).map((to) => sendText(from, to, ChannelType.Person, msg)));
+    }
+    return ok(c, { delivered: targets.length });
   });
   return app;
 }

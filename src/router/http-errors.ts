@@ -3,7 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import { SendRejectedError } from "../gateway/messenger.js";
 import { SwitchboardError } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
-import { CIM_PATHS, CimCode } from "./cim.js";
+import { CIM_PATHS, cimCodeFor, cimReqNo } from "./cim.js";
 
 /** The body of every error answer: a stable code and a sentence for people. */
 export interface ErrorBody {
@@ -37,7 +37,7 @@ function cimErrorResponse(err: unknown, c: Context, logger: Logger): Response {
   const known = err instanceof SwitchboardError || err instanceof HTTPException;
   if (!known) logger.error({ err, method: c.req.method, path: c.req.path }, "internal error while serving a CIM request");
   const status = known ? err.status : 500;
-  const code = status === 400 || status === 413 ? CimCode.ValidationFail : CimCode.Fail;
+  if (status === 413) c.header("Connection", "close");
   const message = known ? err.message || "bad request" : "internal server error";
-  return c.json({ code, message, reqNo: null, dataBody: null }, status as 400);
+  return c.json({ code: cimCodeFor(err, status), message, reqNo: cimReqNo(c), dataBody: null }, status as 400);
 }

@@ -103,6 +103,8 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
         protectedRoutes(channelRoutes(store, messenger)),
         protectedRoutes(conversationRoutes(store)),
         protectedRoutes(pushRoutes(messenger, presence, options.maxFrameBytes)),
+        // All of CIM's endpoints, /registerAccount and /login too: CIM has no passwords, so an open
+        // /login would hand anyone a connect token for any known user (see router/cim.ts).
         protectedRoutes(cimRoutes({ store, presence, messenger, assigner, apiPort: () => boundApiPort })),
       ],
       logger.child({ part: "router" }),

@@ -29,9 +29,12 @@ import type {
 import { RaceLost, appendBatch } from "./postgres-append.js";
 import { type PostgresTables, checkSchemaName, postgresMigrations, tableRefs } from "./postgres-schema.js";
 import {
+  type AccountRow,
   type ConversationRow,
   type MessageRow,
+  accountFromRow,
   channelKey,
+  checkAccountRoute,
   checkAppendInputs,
   checkChannel,
   checkSeqs,
@@ -60,6 +63,8 @@ export interface PostgresMessageStoreOptions {
 
 export const DEFAULT_POSTGRES_SCHEMA = "switchboard";
 const DEFAULT_MAX_CONNECTIONS = 10;
+/** The accounts columns read back, in AccountRow's shape. */
+const ACCOUNT_COLUMNS = ["user_id", "user_name", "created_at", "route_node", "routed_at"];
 /** Attempts of a write that lost a race (deadlock, concurrent duplicate) before giving up. */
 const MAX_ATTEMPTS = 5;
 
@@ -378,28 +383,38 @@ export class PostgresMessageStore implements MessageStore {
   async registerAccount(userName: string): Promise<Account> {
     checkUserName(userName);
     const T = this.#t;
+    const cols = this.#sql(ACCOUNT_COLUMNS);
     const [row] = await this.#run(
       () => this.#sql`
         WITH fresh AS (
           INSERT INTO ${T.accounts} (user_id, user_name, created_at)
           VALUES (nextval(${this.#ids}::regclass)::text, ${userName}, ${Date.now()})
           ON CONFLICT (user_name) DO NOTHING
-          RETURNING user_id, user_name, created_at)
-        SELECT * FROM fresh UNION ALL SELECT user_id, user_name, created_at FROM ${T.accounts} WHERE user_name = ${userName}
+          RETURNING ${cols})
+        SELECT * FROM fresh UNION ALL SELECT ${cols} FROM ${T.accounts} WHERE user_name = ${userName}
         LIMIT 1`,
     );
     // A concurrent first registration of the same name commits between the two halves: read it.
-    const r =
-      row ?? (await this.#run(() => this.#sql`SELECT user_id, user_name, created_at FROM ${T.accounts} WHERE user_name = ${userName}`))[0];
-    return { userId: r.user_id, userName: r.user_name, createdAt: Number(r.created_at) };
+    const r = row ?? (await this.#run(() => this.#sql`SELECT ${cols} FROM ${T.accounts} WHERE user_name = ${userName}`))[0];
+    return accountFromRow(r as unknown as AccountRow);
   }
 
   async getAccounts(userIds: string[]): Promise<Account[]> {
     if (userIds.length === 0) return [];
+    const cols = this.#sql(ACCOUNT_COLUMNS);
     const rows = await this.#run(
-      () => this.#sql`SELECT user_id, user_name, created_at FROM ${this.#t.accounts} WHERE user_id = ANY(${[...new Set(userIds)]}::text[])`,
+      () => this.#sql`SELECT ${cols} FROM ${this.#t.accounts} WHERE user_id = ANY(${[...new Set(userIds)]}::text[])`,
     );
-    return rows.map((r) => ({ userId: r.user_id, userName: r.user_name, createdAt: Number(r.created_at) }));
+    return rows.map((r) => accountFromRow(r as unknown as AccountRow));
+  }
+
+  async setAccountRoute(userId: string, nodeId: string | null): Promise<boolean> {
+    checkAccountRoute(userId, nodeId);
+    const at = nodeId === null ? null : Date.now();
+    const rows = await this.#run(
+      () => this.#sql`UPDATE ${this.#t.accounts} SET route_node = ${nodeId}, routed_at = ${at} WHERE user_id = ${userId} RETURNING user_id`,
+    );
+    return rows.length > 0;
   }
 
   /**

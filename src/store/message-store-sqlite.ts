@@ -24,10 +24,13 @@ import type {
 } from "./message-store.js";
 import { SQLITE_MIGRATIONS, type SqliteStatements, prepareSqliteStatements } from "./sqlite-schema.js";
 import {
+  type AccountRow,
   type ConversationRow,
   type MessageRow,
+  accountFromRow,
   asBuffer,
   channelKey,
+  checkAccountRoute,
   checkAppendInputs,
   checkChannel,
   checkSeqs,
@@ -351,9 +354,9 @@ export class SqliteMessageStore implements MessageStore {
     checkUserName(userName);
     const s = this.#s;
     return this.#tx.immediate(() => {
-      const existing = s.accountByName.get(userName) as Account | undefined;
-      if (existing) return existing;
-      const account = { userId: String(s.idNext.get()), userName, createdAt: Date.now() };
+      const existing = s.accountByName.get(userName) as AccountRow | undefined;
+      if (existing) return accountFromRow(existing);
+      const account: Account = { userId: String(s.idNext.get()), userName, createdAt: Date.now(), route: null };
       s.insertAccount.run(account.userId, userName, account.createdAt);
       return account;
     }) as Account;
@@ -362,10 +365,15 @@ export class SqliteMessageStore implements MessageStore {
   async getAccounts(userIds: string[]): Promise<Account[]> {
     const out: Account[] = [];
     for (const id of new Set(userIds)) {
-      const a = this.#s.accountById.get(id) as Account | undefined;
-      if (a) out.push(a);
+      const a = this.#s.accountById.get(id) as AccountRow | undefined;
+      if (a) out.push(accountFromRow(a));
     }
     return out;
+  }
+
+  async setAccountRoute(userId: string, nodeId: string | null): Promise<boolean> {
+    checkAccountRoute(userId, nodeId);
+    return this.#s.setAccountRoute.run(nodeId, nodeId === null ? null : Date.now(), userId).changes > 0;
   }
 
   /** A read-state change stamped with a fresh id, so other devices' syncs see it. */

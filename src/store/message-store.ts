@@ -177,7 +177,13 @@ export interface MessageStore {
 
   /** CIM accounts (seed 003): a name gets an id once; registering it again returns the same account. */
   registerAccount(userName: string): Promise<Account>;
+  /** The accounts among userIds that exist (each once, in no particular order). */
   getAccounts(userIds: string[]): Promise<Account[]>;
+  /**
+   * Saves the node a CIM login routed the account to (null clears it, as /offLine does).
+   * Resolves to false when there is no such account.
+   */
+  setAccountRoute(userId: string, nodeId: string | null): Promise<boolean>;
 }
 
 export interface Account {
@@ -186,4 +192,12 @@ export interface Account {
   userName: string;
   /** Unix ms. */
   createdAt: number;
+  /** Where the last CIM login sent the user, until /offLine clears it; null when none. */
+  route: AccountRoute | null;
+}
+
+export interface AccountRoute {
+  nodeId: string;
+  /** Unix ms of the login that saved it. */
+  at: number;
 }

@@ -83,6 +83,11 @@ export function postgresMigrations(schema: string): readonly Migration[] {
       name: "cim accounts",
       statements: [`CREATE TABLE ${s}.accounts (user_id text PRIMARY KEY, user_name text NOT NULL UNIQUE, created_at bigint NOT NULL)`],
     },
+    {
+      version: 3,
+      name: "cim account routes",
+      statements: [`ALTER TABLE ${s}.accounts ADD COLUMN route_node text, ADD COLUMN routed_at bigint`],
+    },
   ];
 }
 

@@ -84,6 +84,11 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       "CREATE TABLE accounts (user_id TEXT PRIMARY KEY, user_name TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL) WITHOUT ROWID",
     ],
   },
+  {
+    version: 3,
+    name: "cim account routes",
+    statements: ["ALTER TABLE accounts ADD COLUMN route_node TEXT", "ALTER TABLE accounts ADD COLUMN routed_at INTEGER"],
+  },
 ];
 
 const MSG_COLS =
@@ -146,9 +151,10 @@ const SQL = {
   setToken: `INSERT INTO tokens (uid, device_flag, token, device_level) VALUES (?, ?, ?, ?)
     ON CONFLICT (uid, device_flag) DO UPDATE SET token = excluded.token, device_level = excluded.device_level`,
   getToken: "SELECT token, device_level FROM tokens WHERE uid = ? AND device_flag = ?",
-  accountByName: "SELECT user_id AS userId, user_name AS userName, created_at AS createdAt FROM accounts WHERE user_name = ?",
-  accountById: "SELECT user_id AS userId, user_name AS userName, created_at AS createdAt FROM accounts WHERE user_id = ?",
+  accountByName: "SELECT user_id, user_name, created_at, route_node, routed_at FROM accounts WHERE user_name = ?",
+  accountById: "SELECT user_id, user_name, created_at, route_node, routed_at FROM accounts WHERE user_id = ?",
   insertAccount: "INSERT INTO accounts (user_id, user_name, created_at) VALUES (?, ?, ?)",
+  setAccountRoute: "UPDATE accounts SET route_node = ?, routed_at = ? WHERE user_id = ?",
 } as const;
 
 /** Statements whose result is a single column: they return the value itself. */

@@ -6,6 +6,7 @@
 import { ConfigError, InvalidArgumentError } from "../util/errors.js";
 import { ChannelType, PERSON_SEPARATOR } from "./channel-id.js";
 import type {
+  Account,
   AppendInput,
   Conversation,
   ConversationSyncQuery,
@@ -93,6 +94,33 @@ export function checkUserName(name: unknown): asserts name is string {
   if (typeof name !== "string" || name.length === 0 || name.length > 64 || /[\u0000-\u001f\u007f]/.test(name)) {
     throw new InvalidArgumentError("userName must be 1-64 characters without control characters");
   }
+}
+
+/** An accounts row as both backends read it (PostgreSQL bigints arrive as strings). */
+export interface AccountRow {
+  user_id: string;
+  user_name: string;
+  created_at: number | string;
+  route_node: string | null;
+  routed_at: number | string | null;
+}
+
+export function accountFromRow(r: AccountRow): Account {
+  return {
+    userId: r.user_id,
+    userName: r.user_name,
+    createdAt: Number(r.created_at),
+    route: r.route_node === null ? null : { nodeId: r.route_node, at: Number(r.routed_at) },
+  };
+}
+
+/** A saved CIM route: an account id and the node id (or null to clear). */
+export function checkAccountRoute(userId: unknown, nodeId: unknown): void {
+  if (typeof userId !== "string" || userId.length === 0) bad("userId must be a non-empty string");
+  checkText(userId, "userId", MAX_KEY_BYTES);
+  if (nodeId === null) return;
+  if (typeof nodeId !== "string" || nodeId.length === 0) bad("nodeId must be a non-empty string or null");
+  checkText(nodeId, "nodeId", MAX_KEY_BYTES);
 }
 
 export function checkUid(uid: unknown, what = "uid"): void {

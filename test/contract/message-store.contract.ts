@@ -550,6 +550,25 @@ export function messageStoreContract(name: string, factory: () => Promise<StoreU
           await assert.rejects(store.registerAccount(bad), /userName must be/, JSON.stringify(bad));
         }
       });
+
+      it("a login's route is saved on the account, replaced by the next, cleared by offLine", async (store) => {
+        const a = await store.registerAccount("Cy");
+        assert.equal(a.route, null, "a new account has no route");
+        const before = Date.now();
+        assert.equal(await store.setAccountRoute(a.userId, "node-2"), true);
+        const [routed] = await store.getAccounts([a.userId]);
+        assert.equal(routed.route?.nodeId, "node-2");
+        assert.ok(routed.route && routed.route.at >= before && routed.route.at <= Date.now(), "stamped with the login time");
+        assert.deepEqual((await store.registerAccount("Cy")).route, routed.route, "registering again keeps the route");
+        await store.setAccountRoute(a.userId, "node-1");
+        assert.equal((await store.getAccounts([a.userId]))[0].route?.nodeId, "node-1");
+        assert.equal(await store.setAccountRoute(a.userId, null), true);
+        assert.deepEqual(await store.getAccounts([a.userId]), [{ ...a, route: null }]);
+        assert.equal(await store.setAccountRoute("424242", "node-1"), false, "no such account");
+        await assert.rejects(store.setAccountRoute("", "node-1"), /userId must be/);
+        await assert.rejects(store.setAccountRoute(a.userId, ""), /nodeId must be/);
+        await assert.rejects(store.setAccountRoute(a.userId, "a\u0000b"), /nodeId must not contain NUL/);
+      });
     });
   });
 }
