@@ -1,18 +1,20 @@
 /**
  * `npm run bench [scenario...]` — Switchboard side by side with Socket.IO (+ sharded Redis adapter)
  * and a plain ws + Redis broadcast baseline, same workloads, same run, loopback only. Scenarios:
- * p2p, fanout, durable, route, connections (default: all). BENCH_SCALE=small shortens everything.
+ * p2p, fanout, durable, route, connections (the default set), and cluster-connections (only when named). BENCH_SCALE=small shortens everything.
  * Writes bench/results/latest.json and regenerates BENCHMARKS.md.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import type { SystemName } from "./lib/clients.js";
 import { writeReport } from "./report.js";
-import { connections, durable, fanout, p2p, route } from "./scenarios.js";
+import { clusterConnections, connections, durable, fanout, p2p, route } from "./scenarios.js";
 
-const all = ["p2p", "fanout", "durable", "route", "connections"];
+const all = ["p2p", "fanout", "durable", "route", "connections", "cluster-connections"];
+// cluster-connections (BENCH_CONNS, default 100k, over several processes) takes minutes: only when named.
+const defaults = all.filter((s) => s !== "cluster-connections");
 const chosen = process.argv.slice(2).filter((a) => !a.startsWith("-"));
-const scenarios = chosen.length ? chosen : all;
+const scenarios = chosen.length ? chosen : defaults;
 for (const s of scenarios) if (!all.includes(s)) throw new Error(`unknown scenario ${s} (${all.join(", ")})`);
 const small = process.env.BENCH_SCALE === "small";
 // BENCH_SYSTEMS=switchboard narrows the run (e.g. while profiling with BENCH_CPU_PROF=dir).
@@ -52,6 +54,14 @@ for (const s of scenarios) {
   } else if (s === "connections") {
     const n = small ? 2000 : 10000;
     results.connections = { switchboard: await connections("switchboard", n), socketio: await connections("socketio", n) };
+  } else if (s === "cluster-connections") {
+    // ~16k connections per server process and 10k per client process keep both under the 20k file limit.
+    const total = small ? 6000 : Number(process.env.BENCH_CONNS ?? 100_000);
+    results.clusterConnections = await clusterConnections(
+      total,
+      Math.max(2, Math.ceil(total / 16_000)),
+      Math.max(2, Math.ceil(total / 10_000)),
+    );
   }
 }
 results.finishedAt = new Date().toISOString();

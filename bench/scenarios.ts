@@ -2,7 +2,7 @@
 import * as hdr from "hdr-histogram-js";
 import type { SystemName } from "./lib/clients.js";
 import { cpuSeconds, rssKb, startWorker } from "./lib/procs.js";
-import { type RunningSystem, startSystem } from "./systems.js";
+import { type RunningSystem, startSwitchboardCluster, startSystem } from "./systems.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -248,4 +248,44 @@ export async function connections(
 
 function pick(s: Snapshot) {
   return { p50: s.p50, p99: s.p99, p999: s.p999, max: s.max };
+}
+
+/**
+ * Many idle connections over several Switchboard processes (one process may open ~20k files here):
+ * `workers` client processes, each on its own 127.0.0.x, spread their connections over every node.
+ */
+export async function clusterConnections(total: number, processes: number, workers: number) {
+  const cluster = await startSwitchboardCluster(processes);
+  try {
+    const rss0 = cluster.pids.reduce((t, p) => t + rssKb(p), 0);
+    const per = Math.ceil(total / workers);
+    const started = Date.now();
+    const ws = [];
+    for (let i = 0; i < workers; i++) {
+      const uids = Array.from({ length: per }, (_, k) => `cc${i}-${k}`);
+      ws.push(startWorker({ role: "idle", system: "switchboard", uids, addrs: cluster.nodes, localAddress: `127.0.0.${20 + i}` }));
+    }
+    const running = await Promise.all(ws);
+    const connectSeconds = (Date.now() - started) / 1000;
+    await sleep(3000);
+    const cpu0 = cluster.pids.reduce((t, p) => t + cpuSeconds(p), 0);
+    await sleep(10_000);
+    const idleCpuPct = Math.round(((cluster.pids.reduce((t, p) => t + cpuSeconds(p), 0) - cpu0) / 10) * 1000) / 10;
+    const rss = cluster.pids.reduce((t, p) => t + rssKb(p), 0);
+    const r = {
+      connections: per * workers,
+      processes,
+      connectSeconds: Math.round(connectSeconds * 10) / 10,
+      rssPerConnKb: Math.round(((rss - rss0) / (per * workers)) * 10) / 10,
+      totalRssMb: Math.round(rss / 1024),
+      idleCpuPct,
+    };
+    log(
+      `  switchboard ${r.connections} idle connections on ${processes} processes: connected in ${r.connectSeconds} s, ${r.rssPerConnKb} KB RSS each, ${idleCpuPct}% CPU idle (all processes)`,
+    );
+    await Promise.all(running.map((w) => w.stop()));
+    return r;
+  } finally {
+    await cluster.stop();
+  }
 }

@@ -67,3 +67,34 @@ export async function startSystem(name: SystemName, opts: { postgres?: boolean }
     },
   };
 }
+
+/** Several Switchboard processes, one node each, sharing Redis: for holding more connections than one process may open. */
+export async function startSwitchboardCluster(processes: number): Promise<{ nodes: string[]; pids: number[]; stop(): Promise<void> }> {
+  const children: ChildProcess[] = [];
+  const nodes: string[] = [];
+  const dirs: string[] = [];
+  const cluster = `bench_conns_${process.pid}`;
+  try {
+    for (let i = 0; i < processes; i++) {
+      const dataDir = mkdtempSync(join(tmpdir(), "sb-bench-"));
+      dirs.push(dataDir);
+      const [api, tcp] = [port + i, port + 20 + i];
+      const args = ["dist/src/cli/main.js", "serve", "--nodes", "1", "--node-id", `c${i}`, "--redis", REDIS_URL, "--cluster-name", cluster];
+      args.push("--api-host", "127.0.0.1", "--bind-host", "127.0.0.1", "--api-port", String(api), "--tcp-port", String(tcp));
+      args.push("--ws-port", String(tcp + 40), "--wss-port", String(tcp + 60), "--allow-plaintext", "--no-token-auth", "--api-key", "off");
+      args.push("--data-dir", dataDir, "--log-level", "warn");
+      children.push(await startProcess(process.execPath, args, "is up"));
+      nodes.push(`127.0.0.1:${tcp}`);
+    }
+  } finally {
+    port += 100;
+  }
+  return {
+    nodes,
+    pids: children.map((c) => c.pid!),
+    stop: async () => {
+      await Promise.all(children.map(stopProcess));
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    },
+  };
+}
