@@ -216,7 +216,9 @@ export class GatewayNode implements LocalNode {
     const now = Date.now();
     const idle = this.options.limits.idleTimeoutMs;
     for (const s of this.pending) {
-      if (now - s.openedAt > AUTH_TIMEOUT_MS) s.fail(ReasonCode.AuthFail, "no CONNECT within the auth timeout");
+      // Only a client that never sent CONNECT: one whose CONNECT is being checked (token, presence
+      // under load) is waiting on us, not stalling.
+      if (s.awaitingConnect && now - s.openedAt > AUTH_TIMEOUT_MS) s.fail(ReasonCode.AuthFail, "no CONNECT within the auth timeout");
     }
     for (const s of this.byConn.values()) {
       if (!s.isOpen) continue;

@@ -108,6 +108,11 @@ export class Session implements SessionHandle {
     return this.state === "open";
   }
 
+  /** No CONNECT has arrived yet (the auth timeout applies). */
+  get awaitingConnect(): boolean {
+    return this.state === "new";
+  }
+
   /** A getter so TypeScript does not narrow it away across calls that change the state. */
   private get closed(): boolean {
     return this.state === "closed";
