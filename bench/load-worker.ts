@@ -29,8 +29,21 @@ let firstAt = 0;
 let lastAt = 0;
 
 async function main(): Promise<void> {
+  // Heartbeats like a real client's (each connection every ~30 s), from the first connection on, so the
+  // server's idle timeout keeps them however long connecting all of them takes.
+  const live: BenchConn[] = [];
+  let next = 0;
+  setInterval(() => {
+    const slice = Math.ceil(live.length / 30);
+    for (let k = 0; k < slice; k++) live[next++ % live.length]?.ping();
+  }, 1000).unref();
   conns = await connectMany(setup.uids.length, 200, (i) =>
-    connect({ system: setup.system, uid: setup.uids[i], addr: setup.addrs[i % setup.addrs.length], localAddress: setup.localAddress }),
+    connect({ system: setup.system, uid: setup.uids[i], addr: setup.addrs[i % setup.addrs.length], localAddress: setup.localAddress }).then(
+      (c) => {
+        live.push(c);
+        return c;
+      },
+    ),
   );
   if (setup.join) for (const c of conns) c.join(setup.join);
   if (setup.role === "receiver") {

@@ -74,6 +74,12 @@ export function writeReport(r: R): void {
     );
     rows.push(`| idle connections: CPU %, heartbeats only | ${c.switchboard?.idleCpuPct} | ${c.socketio?.idleCpuPct} | – | | |`);
   }
+  if (r.clusterConnections) {
+    const cc = r.clusterConnections;
+    rows.push(
+      `| idle connections held by a cluster (${cc.processes} processes on Redis) | ${cc.connections} connected in ${cc.connectSeconds} s; ${cc.rssPerConnKb} KB RSS each, ${cc.idleCpuPct} % CPU idle | – | – | | |`,
+    );
+  }
   const stepTable = (title: string, data: R) =>
     Object.entries(data ?? {})
       .map(

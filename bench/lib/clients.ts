@@ -14,6 +14,8 @@ export interface BenchConn {
   send(to: string, data: string): void;
   sendGroup(room: string, data: string): void;
   join(room: string): void;
+  /** A heartbeat as the protocol's clients send it (Socket.IO and ws heartbeat on their own). */
+  ping(): void;
   onMessage(cb: (data: string) => void): void;
   /** SENDACKs seen (Switchboard only: the store acknowledged the message). */
   acks(): number;
@@ -59,6 +61,7 @@ function switchboardConn(o: ConnectOptions): Promise<BenchConn> {
       send: (to, data) => write(sendFrame(to, 1, data)),
       sendGroup: (room, data) => write(sendFrame(room, 2, data)),
       join: () => {},
+      ping: () => write(encodePacket({ type: PacketType.PING }, VERSION)),
       onMessage: (cb) => {
         handler = cb;
       },
@@ -114,6 +117,9 @@ function switchboardConn(o: ConnectOptions): Promise<BenchConn> {
     socket.on("error", (err) => {
       if (!connected) reject(err);
     });
+    socket.on("close", () => {
+      if (!connected) reject(new Error("closed before CONNACK"));
+    });
     socket.on("connect", () =>
       socket.write(
         encodePacket(
@@ -149,6 +155,7 @@ function socketIoConn(o: ConnectOptions): Promise<BenchConn> {
         send: (to, data) => s.emit("msg", { to, data }),
         sendGroup: (room, data) => s.emit("group", { room, data }),
         join: (room) => s.emit("join", room),
+        ping: () => {},
         onMessage: (cb) => {
           handler = cb;
         },
@@ -170,6 +177,7 @@ function wsRedisConn(o: ConnectOptions): Promise<BenchConn> {
         send: (to, data) => ws.send(JSON.stringify({ to, data })),
         sendGroup: (room, data) => ws.send(JSON.stringify({ room, data })),
         join: (room) => ws.send(JSON.stringify({ join: room, data: "" })),
+        ping: () => {},
         onMessage: (cb) => {
           handler = cb;
         },
@@ -187,7 +195,7 @@ export function connect(o: ConnectOptions): Promise<BenchConn> {
   return wsRedisConn(o);
 }
 
-/** Open `count` connections, `parallel` at a time. */
+/** Open `count` connections, `parallel` at a time; a refused one is tried again (5 times, backing off) as a client would. */
 export async function connectMany(count: number, parallel: number, make: (i: number) => Promise<BenchConn>): Promise<BenchConn[]> {
   const out: BenchConn[] = new Array(count);
   let next = 0;
@@ -195,7 +203,15 @@ export async function connectMany(count: number, parallel: number, make: (i: num
     Array.from({ length: Math.min(parallel, count) }, async () => {
       while (next < count) {
         const i = next++;
-        out[i] = await make(i);
+        for (let attempt = 0; ; attempt++) {
+          try {
+            out[i] = await make(i);
+            break;
+          } catch (err) {
+            if (attempt >= 5) throw err;
+            await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+          }
+        }
       }
     }),
   );
