@@ -6,7 +6,7 @@
 import net from "node:net";
 import { io as socketIo } from "socket.io-client";
 import WebSocket from "ws";
-import { FrameDecoder, PacketType, encodePacket } from "../../src/protocol/index.js";
+import { FrameDecoder, PacketType, encodePacket, encodeRecvack, recvackFor } from "../../src/protocol/index.js";
 
 export type SystemName = "switchboard" | "socketio" | "ws-redis";
 
@@ -94,20 +94,7 @@ function switchboardConn(o: ConnectOptions): Promise<BenchConn> {
           connected = true;
           resolve(conn);
         } else if (p.type === PacketType.RECV) {
-          write(
-            encodePacket(
-              {
-                type: PacketType.RECVACK,
-                dup: false,
-                syncOnce: false,
-                redDot: false,
-                noPersist: false,
-                messageId: p.messageId,
-                messageSeq: p.messageSeq,
-              },
-              VERSION,
-            ),
-          );
+          write(encodeRecvack(recvackFor(p), VERSION));
           handler(dec.decode(p.payload));
         } else if (p.type === PacketType.SENDACK) {
           if (p.reasonCode === 1) acks++;

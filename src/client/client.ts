@@ -9,6 +9,7 @@ import { encodePacket } from "../protocol/codec.js";
 import type { Packet } from "../protocol/codec.js";
 import { LATEST_VERSION, PacketType } from "../protocol/constants.js";
 import { FrameDecoder } from "../protocol/frame-decoder.js";
+import { encodeRecvack, recvackFor } from "../protocol/recvack.js";
 import { ClientCipher, type ClientKeyPair, createKeyPair } from "./client-crypto.js";
 import { TypedEmitter } from "./emitter.js";
 import { type SyncedMessage, syncMissed } from "./sync.js";
@@ -253,16 +254,7 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
         return;
       }
       case PacketType.RECV: {
-        const ack = {
-          type: PacketType.RECVACK,
-          dup: false,
-          syncOnce: false,
-          redDot: false,
-          noPersist: false,
-          messageId: p.messageId,
-          messageSeq: p.messageSeq,
-        } as const;
-        this.conn?.write(encodePacket(ack, LATEST_VERSION));
+        this.conn?.write(encodeRecvack(recvackFor(p), LATEST_VERSION));
         const cipher = this.cipher;
         if (!cipher) return;
         const fields = `${p.messageId}${p.messageSeq}${p.clientMsgNo}${p.timestamp}${p.fromUid}${p.channelId}${p.channelType}`;

@@ -24,7 +24,7 @@ export { type ConnackPacket, decodeConnackBody, encodeConnack } from "./connack.
 export { type SendPacket, decodeSendBody, encodeSend } from "./send.js";
 export { type SendackPacket, decodeSendackBody, encodeSendack } from "./sendack.js";
 export { type RecvPacket, decodeRecvBody, encodeRecv } from "./recv.js";
-export { type RecvackPacket, decodeRecvackBody, encodeRecvack } from "./recvack.js";
+export { type RecvackPacket, decodeRecvackBody, encodeRecvack, recvackFor } from "./recvack.js";
 export { PING_BYTE, PONG_BYTE, type PingPacket, type PongPacket, decodePingBody, decodePongBody, encodePing, encodePong } from "./ping.js";
 export { type DisconnectPacket, decodeDisconnectBody, encodeDisconnect } from "./disconnect.js";
 export { type SubPacket, decodeSubBody, encodeSub } from "./sub.js";

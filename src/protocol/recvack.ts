@@ -10,6 +10,19 @@ export interface RecvackPacket extends HeaderFlags {
   messageSeq: number;
 }
 
+/** The RECVACK for a received message (flags clear). */
+export function recvackFor(recv: { messageId: number; messageSeq: number }): RecvackPacket {
+  return {
+    type: PacketType.RECVACK,
+    dup: false,
+    syncOnce: false,
+    redDot: false,
+    noPersist: false,
+    messageId: recv.messageId,
+    messageSeq: recv.messageSeq,
+  };
+}
+
 export function encodeRecvack(p: RecvackPacket, version: number): Buffer {
   checkVersion(version);
   const w = frameWriter(PacketType.RECVACK, flagBits(p), version >= 6 ? 16 : 12);

@@ -18,6 +18,7 @@ import {
   encodeRecvack,
   encodeSend,
   encryptPayload,
+  recvackFor,
   sendMsgKey,
 } from "../../src/protocol/index.js";
 
@@ -92,20 +93,7 @@ export class TcpClient {
     if (p.type === PacketType.RECV) {
       const plain = this.crypto ? decryptPayload(this.crypto, p.payload) : Buffer.from(p.payload);
       this.recvs.push({ ...p, plain });
-      this.socket.write(
-        encodeRecvack(
-          {
-            type: PacketType.RECVACK,
-            dup: false,
-            syncOnce: false,
-            redDot: false,
-            noPersist: false,
-            messageId: p.messageId,
-            messageSeq: p.messageSeq,
-          },
-          this.version,
-        ),
-      );
+      this.socket.write(encodeRecvack(recvackFor(p), this.version));
     }
   }
 
