@@ -9,12 +9,11 @@ import type { AppendResult, MessageHeader, MessageStore, StoredMessage } from ".
 import { SwitchboardError } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
 import { silentLogger } from "../util/logger.js";
-import { uidProblem } from "../util/validate.js";
+import { SYSTEM_UID, uidProblem } from "../util/validate.js";
 import { SendPipeline } from "./send-pipeline.js";
 import { SubscriberCache } from "./subscriber-cache.js";
 
-/** Sender of messages posted by the server with no from_uid (WuKongIM's system uid). */
-export const SYSTEM_UID = "____system";
+export { SYSTEM_UID };
 
 /** A send refused before storing: carries the WuKongIM reason code for SENDACK and an HTTP status. */
 export class SendRejectedError extends SwitchboardError {

@@ -74,8 +74,14 @@ function apiKeyOrUser(guard: MiddlewareHandler, store: MessageStore): Middleware
     } catch {
       // The handler answers a body that is not JSON with its own 400.
     }
-    const subject = body?.login_uid ?? body?.uid;
-    if (subject !== undefined && subject !== uid) throw new ForbiddenError(`user ${uid} may only read their own conversations`);
+    // Handlers read `uid` or `login_uid` depending on the endpoint, so every one present must be the
+    // caller: checking only the first would let {"uid":"bob","login_uid":"alice"} act on bob.
+    for (const field of ["uid", "login_uid"]) {
+      const subject = body?.[field];
+      if (subject !== undefined && subject !== uid) {
+        throw new ForbiddenError(`user ${uid} may only read their own conversations (${field} is another user)`);
+      }
+    }
     await next();
   };
 }

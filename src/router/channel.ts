@@ -3,7 +3,7 @@ import type { Messenger } from "../gateway/messenger.js";
 import { ChannelType, storeChannelId } from "../store/channel-id.js";
 import type { MessageStore } from "../store/message-store.js";
 import { ForbiddenError, InvalidArgumentError, NotFoundError } from "../util/errors.js";
-import { assertUid } from "../util/validate.js";
+import { SYSTEM_UID, assertUid } from "../util/validate.js";
 import { field, readObject } from "./body.js";
 import { messageResp } from "./message-json.js";
 
@@ -88,8 +88,10 @@ export function channelRoutes(store: MessageStore, messenger: Messenger): Hono {
   /** Resolves the canonical channel a user reads, checking they may read it. */
   const readable = async (loginUid: string, channelId: string, channelType: number): Promise<string> => {
     assertUid(loginUid, "login_uid");
-    if (channelType === ChannelType.Person) assertUid(channelId, "channel_id");
-    else if (!(await store.isSubscriber(channelId, channelType, loginUid)))
+    // The system user is a valid peer to read from (its messages), though never a login.
+    if (channelType === ChannelType.Person) {
+      if (channelId !== SYSTEM_UID) assertUid(channelId, "channel_id");
+    } else if (!(await store.isSubscriber(channelId, channelType, loginUid)))
       throw new ForbiddenError(`${loginUid} is not a member of ${channelId}`);
     return storeChannelId(loginUid, channelId, channelType);
   };

@@ -62,7 +62,12 @@ export function dashboardRoutes(directory: NodeDirectory, metrics: SwitchboardMe
 
   app.get("/", (c) => c.redirect("/web/"));
   app.get("/web/*", async (c) => {
-    const rel = decodeURIComponent(c.req.path.slice("/web/".length)) || "index.html";
+    let rel: string;
+    try {
+      rel = decodeURIComponent(c.req.path.slice("/web/".length)) || "index.html";
+    } catch {
+      return c.json({ error: "bad_request", message: "the path is not valid URL encoding" }, 400);
+    }
     const file = normalize(join(root, rel));
     if (!file.startsWith(root + sep)) return c.json({ error: "not_found", message: "no such file" }, 404);
     const type = contentTypes[extname(file)];

@@ -3,6 +3,9 @@ import { InvalidArgumentError } from "./errors.js";
 /** Longest uid we accept, in UTF-8 bytes (keeps keys, frames and logs bounded). */
 export const MAX_UID_BYTES = 128;
 
+/** Sender of messages posted by the server with no from_uid (WuKongIM's system uid). */
+export const SYSTEM_UID = "____system";
+
 /**
  * A uid is a non-empty string without "@" (the person-channel separator), control characters or
  * whitespace at either end. Returns the reason it is not, or undefined when it is fine.
@@ -15,6 +18,8 @@ export function uidProblem(uid: unknown): string | undefined {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
   if (/[\u0000-\u001f\u007f]/.test(uid)) return "must not contain control characters";
   if (uid.trim() !== uid) return "must not start or end with white space";
+  // The system uid may send to any group; a user holding it would inherit that right.
+  if (uid === SYSTEM_UID) return `must not be the reserved ${SYSTEM_UID}`;
   return undefined;
 }
 

@@ -47,5 +47,8 @@ describe("dashboard API and web files", () => {
       assert.equal(res.status, 404, path);
       await res.arrayBuffer();
     }
+    const broken = await fetch(`${sb.apiUrl}/web/%E0%A4%A`);
+    assert.equal(broken.status, 400, "a path that is not valid percent-encoding is the client's error, not a 500");
+    assert.equal((await broken.json()).error, "bad_request");
   });
 });

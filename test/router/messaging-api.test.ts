@@ -107,6 +107,7 @@ function messagingApiScenarios(overrides: Overrides): void {
       ["missing uid", { token: "t" }],
       ["empty uid", { uid: "", token: "t" }],
       ["uid with '@'", { uid: "a@b", token: "t" }],
+      ["the reserved system uid", { uid: "____system", token: "t" }],
       ["uid that is a number", { uid: 7, token: "t" }],
       ["missing token", { uid: "tok_b" }],
       ["device_flag as a string", { uid: "tok_b", token: "t", device_flag: "1" }],

@@ -30,6 +30,21 @@ describe("sync endpoints with the user's own token instead of the API key", () =
     const other = await sb.post("/conversation/sync", { uid: "bob", version: 0 }, user("al ice", "secret-1"));
     assert.equal(other.status, 403);
     assert.equal(other.body.error, "forbidden");
+    // A body naming the caller in one field and someone else in the other is refused whichever field the handler reads.
+    for (const path of ["/conversation/sync", "/conversations/clearUnread", "/channel/messagesync"]) {
+      const mixed = await sb.post(
+        path,
+        { uid: "bob", login_uid: "al ice", channel_id: "bob", channel_type: 1, version: 0 },
+        user("al ice", "secret-1"),
+      );
+      assert.equal(mixed.status, 403, `${path}: ${JSON.stringify(mixed.body)}`);
+      const flipped = await sb.post(
+        path,
+        { uid: "al ice", login_uid: "bob", channel_id: "al ice", channel_type: 1, version: 0 },
+        user("al ice", "secret-1"),
+      );
+      assert.equal(flipped.status, 403, `${path}: ${JSON.stringify(flipped.body)}`);
+    }
     assert.equal((await sb.post("/conversation/sync", { uid: "al ice" }, user("al ice", "nope"))).status, 401);
     assert.equal((await sb.post("/conversation/sync", { uid: "al ice" }, user("al ice", "secret-1", 0))).status, 401);
     assert.equal((await sb.post("/conversation/sync", { uid: "al ice" }, { authorization: "User %E0%A4%A:1:x" })).status, 401);
