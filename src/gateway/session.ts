@@ -27,6 +27,7 @@ import {
 } from "../protocol/index.js";
 import { viewChannelId } from "../store/channel-id.js";
 import type { MessageStore, StoredMessage } from "../store/message-store.js";
+import { InvalidArgumentError } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
 import { uidProblem } from "../util/validate.js";
 import type { SessionHandle } from "./local-sessions.js";
@@ -231,7 +232,8 @@ export class Session implements SessionHandle {
       encodeConnack(
         {
           type: PacketType.CONNACK,
-          hasServerVersion: p.version > 3,
+          // WuKongIM's rule is `connect.version > 3`; version 0 ("latest") negotiates 5, so it must be told too.
+          hasServerVersion: this.version > 3,
           serverVersion: this.version,
           timeDiff: now - p.clientTimestamp,
           reasonCode: ReasonCode.Success,
@@ -295,6 +297,12 @@ export class Session implements SessionHandle {
       (err) => {
         if (err instanceof SendRejectedError) {
           this.sendAck(p, 0, 0, err.reasonCode);
+          return;
+        }
+        if (err instanceof InvalidArgumentError) {
+          // A field the store cannot keep (NUL, overlong client_msg_no): the client's fault, not ours.
+          this.ctx.logger.info({ uid: this.uid, reason: err.message }, "SEND refused: malformed field");
+          this.sendAck(p, 0, 0, ReasonCode.PayloadDecodeError);
           return;
         }
         this.ctx.logger.error({ err, uid: this.uid }, "storing a SEND failed");
