@@ -1,379 +1,361 @@
 /**
- * Switchboard's own client, for Node and browsers: asks the router where to connect, speaks
- * WuKongIM's protocol with its encryption, acks what it receives, retries sends until SENDACK
- * (the same client_msg_no, so the server stores each once), keeps the connection alive, and on
- * any loss reconnects with full-jitter backoff to whatever node the route API names then,
- * syncing what it missed over HTTP. Every message reaches the app once (de-duplicated by id).
+ * Switchboard's client for Node and browsers. It asks the router where to connect (GET /route),
+ * speaks WuKongIM's protocol with its encryption, acks what it receives, retries sends until
+ * SENDACK under one client_msg_no (the server stores each once), and keeps the connection alive.
+ * On any loss it waits a full-jitter backoff, asks the router again (the node may be gone) and
+ * syncs what it missed over HTTP. The app sees every message once, in seq order per channel.
  */
-import { encodePacket } from "../protocol/codec.js";
-import type { Packet } from "../protocol/codec.js";
-import { LATEST_VERSION, PacketType } from "../protocol/constants.js";
-import { FrameDecoder } from "../protocol/frame-decoder.js";
-import { encodeRecvack, recvackFor } from "../protocol/recvack.js";
-import { ClientCipher, type ClientKeyPair, createKeyPair } from "./client-crypto.js";
+import { ReasonCode } from "../protocol/constants.js";
+import type { SendackPacket } from "../protocol/sendack.js";
+import { Connection, type ConnectionEnd } from "./connection.js";
 import { TypedEmitter } from "./emitter.js";
-import { type SyncedMessage, syncMissed } from "./sync.js";
-import { type ClientTransport, type TransportFactory, type WebSocketConstructor, webSocketTransport } from "./transport.js";
+import { ClientClosedError, ConnectionRefusedError } from "./errors.js";
+import { Inbox } from "./inbox.js";
+import { type ClientOptions, type ResolvedOptions, backoffDelay, randomId, resolveOptions } from "./options.js";
+import { Outbox, type PendingSend } from "./outbox.js";
+import { type PostJson, syncMissed } from "./sync.js";
+import type { ClientEvents, ClientState, InboundMessage, SendOptions, SendResult } from "./types.js";
 
-export interface ClientMessage extends SyncedMessage {
-  /** The payload as UTF-8 text. */
-  text: string;
-  /** Came from a sync after a (re)connect rather than live. */
-  synced: boolean;
-}
+/** CONNACK refusals after which reconnecting cannot help (bad token, banned, kicked by a newer login, …). */
+const FATAL_REFUSALS = new Set<number>([
+  ReasonCode.AuthFail,
+  ReasonCode.ConnectKick,
+  ReasonCode.Ban,
+  ReasonCode.NotSupportHeader,
+  ReasonCode.ClientKeyIsEmpty,
+  ReasonCode.ProtocolUpgradeRequired,
+]);
+/** DISCONNECTs that mean "stay off" (another login took over, or a ban); others are reconnected. */
+const FATAL_DISCONNECTS = new Set<number>([ReasonCode.ConnectKick, ReasonCode.Ban]);
 
-export interface SendResult {
-  clientMsgNo: string;
-  messageId: number;
-  messageSeq: number;
-}
+export type { ClientEvents, ClientMessage, SendOptions, SendResult } from "./types.js";
+export { SendError } from "./errors.js";
 
-export class SendError extends Error {
-  constructor(
-    readonly reasonCode: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = "SendError";
-  }
-}
-
-export type ClientEvents = {
-  connected: [{ addr: string }];
-  message: [ClientMessage];
-  ack: [SendResult];
-  disconnected: [{ reason: string; reasonCode?: number; willReconnect: boolean }];
-  reconnecting: [{ attempt: number; delayMs: number }];
-  error: [Error];
-};
-
-export interface ClientOptions {
-  /** Router API base URL, e.g. http://127.0.0.1:5001 — used for /route and sync. */
-  apiUrl: string;
-  uid: string;
-  token: string;
-  deviceFlag?: number;
-  /** Which address of the route answer to use. */
-  transport?: "ws" | "wss" | "tcp";
-  /** Opens connections; defaults to WebSocket (the global one, or `WebSocket` below). */
-  connect?: TransportFactory;
-  WebSocket?: WebSocketConstructor;
-  /** Full-jitter exponential backoff between reconnects. */
-  backoff?: { baseMs: number; capMs: number };
-  heartbeatMs?: number;
-  /** No bytes from the server for this long after a PING: the connection is dropped. */
-  pongTimeoutMs?: number;
-  /** A SEND without SENDACK for this long is sent again (same client_msg_no). */
-  resendMs?: number;
-  /** Sync missed messages after each connect; channels never seen start this many messages back. */
-  syncInitialLimit?: number;
-  fetch?: typeof fetch;
-  random?: () => number;
-}
-
-interface PendingSend {
-  clientMsgNo: string;
-  channelId: string;
-  channelType: number;
-  payload: Uint8Array;
-  sentAt: number;
-  clientSeq: number;
-  resolve(r: SendResult): void;
-  reject(e: Error): void;
-}
-
-/** Reason codes after which reconnecting cannot help (WuKongIM: AuthFail 2, ConnectKick 12 …). */
-const FATAL_REASONS = new Set([2, 12]);
-const utf8 = new TextDecoder();
+type Timer = ReturnType<typeof setTimeout>;
 
 export class SwitchboardClient extends TypedEmitter<ClientEvents> {
-  private readonly o: Required<Omit<ClientOptions, "connect" | "WebSocket" | "fetch">> & Pick<ClientOptions, "fetch">;
-  private readonly open: TransportFactory;
-  private state: "idle" | "connecting" | "connected" | "closed" = "idle";
-  private conn: ClientTransport | undefined;
-  private cipher: ClientCipher | undefined;
-  private decoder = new FrameDecoder({ version: LATEST_VERSION });
-  private timers = new Set<ReturnType<typeof setTimeout>>();
-  private heartbeat: ReturnType<typeof setInterval> | undefined;
-  private lastHeard = 0;
+  private readonly o: ResolvedOptions;
+  private currentState: ClientState = "idle";
+  private conn: Connection | undefined;
+  private lastAddr: string | undefined;
+  private readyAt = 0;
   private attempt = 0;
-  private clientSeq = 0;
-  private readonly pending = new Map<string, PendingSend>();
-  private readonly seenIds = new Set<number>();
-  private readonly lastSeq = new Map<string, number>();
-  private connectedWaiters: { resolve(): void; reject(e: Error): void }[] = [];
+  private closedBy: Error | undefined;
+  private readonly outbox = new Outbox();
+  private readonly inbox: Inbox;
+  private readonly timers = new Set<Timer>();
+  private resendTimer: Timer | undefined;
+  private gapTimer: Timer | undefined;
+  private gapSyncAlways = false;
+  private readonly requests = new Set<AbortController>();
+  private syncing = false;
+  private syncAgain = false;
+  private waiters: { resolve(): void; reject(e: Error): void }[] = [];
 
   constructor(options: ClientOptions) {
     super();
-    this.o = {
-      deviceFlag: 0,
-      transport: "ws",
-      backoff: { baseMs: 500, capMs: 15_000 },
-      heartbeatMs: 30_000,
-      pongTimeoutMs: 10_000,
-      resendMs: 5_000,
-      syncInitialLimit: 20,
-      random: Math.random,
-      ...options,
-    };
-    this.open = options.connect ?? webSocketTransport(options.WebSocket);
+    this.o = resolveOptions(options);
+    this.inbox = new Inbox((m) => this.emit("message", m));
+  }
+
+  get state(): ClientState {
+    return this.currentState;
+  }
+
+  /** A getter so TypeScript does not narrow the state away across awaits and callbacks. */
+  private get isClosed(): boolean {
+    return this.currentState === "closed";
   }
 
   get connected(): boolean {
-    return this.state === "connected";
+    return this.currentState === "connected";
   }
 
-  /** Connect (and keep reconnecting until close()); resolves on the first successful CONNACK. */
+  /**
+   * Starts connecting (and keeps reconnecting until close()). Resolves at the first successful
+   * CONNACK; rejects if the server refuses for good (ConnectionRefusedError) or on close().
+   */
   connect(): Promise<void> {
-    if (this.state === "closed") return Promise.reject(new Error("client is closed"));
-    if (this.state === "connected") return Promise.resolve();
-    const waiting = new Promise<void>((resolve, reject) => this.connectedWaiters.push({ resolve, reject }));
-    if (this.state === "idle") void this.dial();
-    return waiting;
+    if (this.isClosed) return Promise.reject(this.closedBy ?? new ClientClosedError());
+    if (this.currentState === "connected") return Promise.resolve();
+    const ready = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (this.currentState === "idle") void this.dial();
+    return ready;
   }
 
-  /** Send a message; resolves with its id and seq once the server has stored it. */
-  send(channelId: string, channelType: number, content: string | Uint8Array, clientMsgNo = randomId()): Promise<SendResult> {
-    if (this.state === "closed") return Promise.reject(new Error("client is closed"));
-    const payload = typeof content === "string" ? new TextEncoder().encode(content) : content;
-    const existing = this.pending.get(clientMsgNo);
-    if (existing) return new Promise((resolve, reject) => this.pending.set(clientMsgNo, { ...existing, resolve, reject }));
-    return new Promise((resolve, reject) => {
-      const p: PendingSend = { clientMsgNo, channelId, channelType, payload, sentAt: 0, clientSeq: 0, resolve, reject };
-      this.pending.set(clientMsgNo, p);
-      if (this.state === "connected") this.writeSend(p);
+  /**
+   * Sends a message: resolves with its id and seq once the server has stored it, rejects with a
+   * SendError if the server refuses it. Until then it is resent every resendMs and after every
+   * reconnect, always under the same client_msg_no. Queued while not connected; on a client
+   * never connected it starts connecting.
+   */
+  send(channelId: string, channelType: number, content: string | Uint8Array, options: SendOptions | string = {}): Promise<SendResult> {
+    if (this.isClosed) return Promise.reject(this.closedError());
+    const opts = typeof options === "string" ? { clientMsgNo: options } : options;
+    if (typeof channelId !== "string" || channelId === "") return Promise.reject(new TypeError("channelId must be a non-empty string"));
+    if (!Number.isInteger(channelType) || channelType < 1 || channelType > 255)
+      return Promise.reject(new TypeError("channelType must be 1..255 (1 person, 2 group)"));
+    // A copy: the caller may reuse its buffer while the message still waits to be resent.
+    const payload = typeof content === "string" ? new TextEncoder().encode(content) : Uint8Array.from(content);
+    const { send, fresh, promise } = this.outbox.add({
+      clientMsgNo: opts.clientMsgNo ?? randomId(),
+      channelId,
+      channelType,
+      payload,
+      noPersist: opts.noPersist ?? false,
+      redDot: opts.redDot ?? true,
     });
+    if (fresh && this.currentState === "connected") {
+      this.write(send);
+      this.scheduleResend();
+    }
+    if (this.currentState === "idle") void this.dial();
+    return promise;
   }
 
+  /** Stops everything: the connection, timers, HTTP requests. Pending sends and connect() reject. */
   close(): void {
-    if (this.state === "closed") return;
-    this.state = "closed";
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    clearInterval(this.heartbeat);
-    if (this.conn) this.conn.write(encodePacket({ type: PacketType.DISCONNECT, reasonCode: 0, reason: "client closed" }, LATEST_VERSION));
-    this.conn?.close();
-    this.conn = undefined;
-    for (const p of this.pending.values()) p.reject(new Error("client closed before the server acknowledged"));
-    this.pending.clear();
-    for (const w of this.connectedWaiters.splice(0)) w.reject(new Error("client closed"));
+    if (this.isClosed) return;
+    const wasConnected = this.currentState === "connected";
+    this.shutdown(new ClientClosedError("client closed"));
+    if (wasConnected) this.emit("disconnected", { reason: "closed by the client", willReconnect: false });
   }
 
-  private later(ms: number, fn: () => void): void {
+  /** Why a call on a closed client fails: closed, and by what. */
+  private closedError(): ClientClosedError {
+    const by = this.closedBy;
+    if (!by || by instanceof ClientClosedError) return by ?? new ClientClosedError();
+    return new ClientClosedError(`client is closed: ${by.message}`, { cause: by });
+  }
+
+  protected override listenerFailed(event: keyof ClientEvents, err: unknown): void {
+    this.o.logger.error({ err, event }, "a client event listener threw");
+    if (event !== "error") this.emit("error", err instanceof Error ? err : new Error(String(err)));
+  }
+
+  private later(ms: number, fn: () => void): Timer {
     const t = setTimeout(() => {
       this.timers.delete(t);
       fn();
     }, ms);
     this.timers.add(t);
+    return t;
   }
 
+  private cancel(t: Timer | undefined): void {
+    if (t === undefined) return;
+    clearTimeout(t);
+    this.timers.delete(t);
+  }
+
+  /** An HTTP request bounded by connectTimeoutMs and aborted by close(); resolves with the body text. */
+  private async request(url: string, init: RequestInit = {}): Promise<{ status: number; text: string }> {
+    const ac = new AbortController();
+    this.requests.add(ac);
+    const timer = this.later(this.o.connectTimeoutMs, () => ac.abort(new Error(`no answer within ${this.o.connectTimeoutMs} ms`)));
+    try {
+      const res = await this.o.fetch(url, { ...init, signal: ac.signal });
+      return { status: res.status, text: await res.text() };
+    } finally {
+      this.cancel(timer);
+      this.requests.delete(ac);
+    }
+  }
+
+  private readonly post: PostJson = async <T>(path: string, body: unknown): Promise<T> => {
+    const { uid, deviceFlag, token } = this.o;
+    const res = await this.request(`${this.o.apiUrl}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `User ${encodeURIComponent(uid)}:${deviceFlag}:${token}` },
+      body: JSON.stringify(body),
+    });
+    if (res.status < 200 || res.status > 299) throw new Error(`${path} answered ${res.status}: ${res.text.slice(0, 200)}`);
+    return JSON.parse(res.text) as T;
+  };
+
+  /** The address the router gives this user now, for the configured transport. */
   private async route(): Promise<string> {
-    const res = await (this.o.fetch ?? fetch)(`${this.o.apiUrl}/route?uid=${encodeURIComponent(this.o.uid)}`);
-    if (!res.ok) throw new Error(`route lookup answered ${res.status}`);
-    const body = (await res.json()) as { tcp_addr: string; ws_addr: string; wss_addr: string };
-    return this.o.transport === "tcp" ? body.tcp_addr : this.o.transport === "wss" ? body.wss_addr : body.ws_addr;
+    const res = await this.request(`${this.o.apiUrl}/route?uid=${encodeURIComponent(this.o.uid)}`);
+    if (res.status !== 200) throw new Error(`answered ${res.status}: ${res.text.slice(0, 200)}`);
+    const body = JSON.parse(res.text) as Record<string, unknown>;
+    const addr = body[`${this.o.transport}_addr`];
+    if (typeof addr !== "string" || addr === "") throw new Error(`the answer has no ${this.o.transport}_addr`);
+    return addr;
   }
 
-  /** One connection attempt; any failure ends in lost(), which schedules the next. */
+  /** One connection attempt. Every failure ends in onLost() or retry(), which schedule the next. */
   private async dial(): Promise<void> {
-    this.state = "connecting";
+    if (this.isClosed) return;
+    this.currentState = "connecting";
     let addr: string;
     try {
       addr = await this.route();
     } catch (err) {
-      this.lost(`route lookup failed: ${(err as Error).message}`);
-      return;
+      if (this.currentState !== "connecting") return;
+      const reason = `route lookup failed: ${(err as Error).message}`;
+      // The router may be down while the node is fine: try where we were last.
+      if (!this.lastAddr) return this.retry(reason);
+      this.o.logger.warn({ err, addr: this.lastAddr }, "route lookup failed; dialling the last address");
+      addr = this.lastAddr;
     }
-    if (this.state !== "connecting") return;
-    const keys = createKeyPair();
-    this.decoder = new FrameDecoder({ version: LATEST_VERSION });
-    this.cipher = undefined;
-    const conn = this.open(addr, {
-      onOpen: () => conn.write(this.connectFrame(keys)),
-      onData: (chunk) => this.onData(conn, chunk, keys, addr),
-      onClose: (reason) => {
-        if (this.conn === conn) this.lost(reason);
-      },
-    });
-    this.conn = conn;
-  }
-
-  private connectFrame(keys: ClientKeyPair): Uint8Array {
-    return encodePacket(
+    if (this.currentState !== "connecting") return;
+    this.lastAddr = addr;
+    const { open, uid, token, deviceFlag, deviceId, connectTimeoutMs, heartbeatMs, pongTimeoutMs } = this.o;
+    const conn: Connection = new Connection(
+      { addr, open, uid, token, deviceFlag, deviceId, connectTimeoutMs, heartbeatMs, pongTimeoutMs },
       {
-        type: PacketType.CONNECT,
-        version: LATEST_VERSION,
-        deviceFlag: this.o.deviceFlag,
-        deviceId: `${this.o.uid}-${this.o.deviceFlag}-sb`,
-        uid: this.o.uid,
-        token: this.o.token,
-        clientTimestamp: Date.now(),
-        clientKey: keys.publicKeyBase64,
+        ready: (info) => this.conn === conn && this.onReady(conn, info.nodeId),
+        sendack: (p) => this.conn === conn && this.onSendack(p),
+        message: (m) => this.conn === conn && this.onLive(m),
+        badMessage: (id, seq, problem) => {
+          if (this.conn !== conn) return;
+          this.emit("error", new Error(`RECV ${id} (seq ${seq}) ${problem}; it will be synced`));
+          this.scheduleGapSync(true);
+        },
+        lost: (end) => this.conn === conn && this.onLost(end),
       },
-      LATEST_VERSION,
     );
+    this.conn = conn;
+    this.o.logger.debug({ addr, uid }, "connecting");
+    conn.start();
   }
 
-  private onData(conn: ClientTransport, chunk: Uint8Array, keys: ClientKeyPair, addr: string): void {
-    if (this.conn !== conn) return;
-    this.lastHeard = Date.now();
-    let packets: Packet[];
-    try {
-      packets = this.decoder.push(chunk);
-    } catch (err) {
-      this.lost(`bad frame from the server: ${(err as Error).message}`);
-      return;
-    }
-    for (const p of packets) {
-      if (this.conn !== conn) return;
-      this.onPacket(p, keys, addr);
-    }
-  }
-
-  private onPacket(p: Packet, keys: ClientKeyPair, addr: string): void {
-    switch (p.type) {
-      case PacketType.CONNACK:
-        if (p.reasonCode !== 1) {
-          this.lost(`connect refused (reason ${p.reasonCode})`, p.reasonCode);
-          return;
-        }
-        this.cipher = new ClientCipher(keys, p.serverKey, p.salt);
-        this.onConnected(addr);
-        return;
-      case PacketType.SENDACK: {
-        const pending = [...this.pending.values()].find((s) => s.clientSeq === p.clientSeq);
-        if (!pending) return;
-        this.pending.delete(pending.clientMsgNo);
-        if (p.reasonCode !== 1) {
-          pending.reject(new SendError(p.reasonCode, `send refused (reason ${p.reasonCode})`));
-          return;
-        }
-        const result = { clientMsgNo: pending.clientMsgNo, messageId: p.messageId, messageSeq: p.messageSeq };
-        pending.resolve(result);
-        this.emit("ack", result);
-        return;
-      }
-      case PacketType.RECV: {
-        this.conn?.write(encodeRecvack(recvackFor(p), LATEST_VERSION));
-        const cipher = this.cipher;
-        if (!cipher) return;
-        const fields = `${p.messageId}${p.messageSeq}${p.clientMsgNo}${p.timestamp}${p.fromUid}${p.channelId}${p.channelType}`;
-        if (cipher.msgKey(fields, p.payload) !== p.msgKey) {
-          this.emit("error", new Error(`RECV ${p.messageId} failed its msg_key check`));
-          return;
-        }
-        const { messageId, messageSeq, clientMsgNo, fromUid, channelId, channelType, timestamp } = p;
-        this.deliver(
-          { messageId, messageSeq, clientMsgNo, fromUid, channelId, channelType, timestamp, payload: cipher.decrypt(p.payload) },
-          false,
-        );
-        return;
-      }
-      case PacketType.DISCONNECT:
-        this.lost(`disconnected by the server: ${p.reason}`, p.reasonCode);
-        return;
-      default:
-        return; // PONG: lastHeard is enough
-    }
-  }
-
-  private deliver(m: SyncedMessage, synced: boolean): void {
-    if (this.seenIds.has(m.messageId)) return;
-    this.seenIds.add(m.messageId);
-    // Bounded memory: ids far behind are no longer re-sent by anyone.
-    if (this.seenIds.size > 50_000) this.seenIds.delete(this.seenIds.values().next().value as number);
-    const key = `${m.channelType}:${m.channelId}`;
-    if (m.messageSeq > (this.lastSeq.get(key) ?? 0)) this.lastSeq.set(key, m.messageSeq);
-    this.emit("message", { ...m, text: utf8.decode(m.payload), synced });
-  }
-
-  private onConnected(addr: string): void {
-    this.state = "connected";
-    this.attempt = 0;
-    this.lastHeard = Date.now();
-    clearInterval(this.heartbeat);
-    this.heartbeat = setInterval(() => this.beat(), Math.min(this.o.heartbeatMs, this.o.resendMs));
-    this.emit("connected", { addr });
-    for (const w of this.connectedWaiters.splice(0)) w.resolve();
-    for (const p of this.pending.values()) this.writeSend(p);
+  private onReady(conn: Connection, nodeId: number): void {
+    this.currentState = "connected";
+    this.readyAt = Date.now();
+    this.o.logger.info({ addr: conn.addr, nodeId, uid: this.o.uid }, "connected");
+    this.emit("connected", { addr: conn.addr, nodeId });
+    for (const w of this.waiters.splice(0)) w.resolve();
+    if (this.conn !== conn) return; // a listener closed us
+    for (const s of this.outbox.all()) this.write(s);
+    this.scheduleResend();
     void this.sync();
   }
 
-  private async sync(): Promise<void> {
-    const { apiUrl, uid, deviceFlag, token, fetch: f } = this.o;
-    try {
-      const missed = await syncMissed({ apiUrl, uid, deviceFlag, token, fetch: f }, this.lastSeq, this.o.syncInitialLimit);
-      for (const m of missed) if (this.state !== "closed") this.deliver(m, true);
-    } catch (err) {
-      this.emit("error", new Error(`sync failed: ${(err as Error).message}`));
-    }
-  }
-
-  /** Heartbeat, dead-connection detection and SEND retries, on one timer. */
-  private beat(): void {
-    if (this.state !== "connected" || !this.conn) return;
-    const now = Date.now();
-    if (now - this.lastHeard > this.o.heartbeatMs + this.o.pongTimeoutMs) {
-      this.lost("no answer to heartbeats");
+  private onLost(end: ConnectionEnd): void {
+    this.conn = undefined;
+    this.cancel(this.resendTimer);
+    this.resendTimer = undefined;
+    const code = end.reasonCode;
+    const fatal = code !== undefined && (end.refused ? FATAL_REFUSALS.has(code) : FATAL_DISCONNECTS.has(code));
+    this.o.logger.info({ reason: end.reason, reasonCode: code, fatal }, "connection ended");
+    if (fatal) {
+      const err = new ConnectionRefusedError(code, end.reason);
+      this.shutdown(err);
+      this.emit("disconnected", { reason: end.reason, reasonCode: code, willReconnect: false });
+      this.emit("error", err);
       return;
     }
-    if (now - this.lastHeard >= this.o.heartbeatMs) this.conn.write(encodePacket({ type: PacketType.PING }, LATEST_VERSION));
-    for (const p of this.pending.values()) if (now - p.sentAt >= this.o.resendMs) this.writeSend(p);
+    // A connection that stayed up for a while resets the backoff; one that flaps keeps backing off.
+    if (end.wasReady && Date.now() - this.readyAt >= this.o.backoff.capMs) this.attempt = 0;
+    if (end.wasReady || end.refused) this.emit("disconnected", { reason: end.reason, reasonCode: code, willReconnect: true });
+    this.retry(end.reason);
   }
 
-  private writeSend(p: PendingSend): void {
-    const cipher = this.cipher;
-    if (!cipher || !this.conn) return;
-    p.clientSeq = ++this.clientSeq;
-    p.sentAt = Date.now();
-    const wire = cipher.encrypt(p.payload);
-    const msgKey = cipher.msgKey(`${p.clientSeq}${p.clientMsgNo}${p.channelId}${p.channelType}`, wire);
-    const packet = { type: PacketType.SEND, dup: false, syncOnce: false, redDot: true, noPersist: false, setting: 0 } as const;
-    this.conn.write(
-      encodePacket(
-        {
-          ...packet,
-          clientSeq: p.clientSeq,
-          clientMsgNo: p.clientMsgNo,
-          channelId: p.channelId,
-          channelType: p.channelType,
-          expire: 0,
-          msgKey,
-          payload: wire,
-        },
-        LATEST_VERSION,
-      ),
-    );
+  /** Schedules the next dial after a full-jitter backoff. */
+  private retry(reason: string): void {
+    if (this.isClosed) return;
+    this.currentState = "connecting";
+    const delayMs = backoffDelay(this.attempt, this.o.backoff, this.o.random);
+    this.attempt++;
+    this.emit("reconnecting", { attempt: this.attempt, delayMs, reason });
+    this.later(delayMs, () => void this.dial());
   }
 
-  /** The connection is gone (or never came up): tell the app and schedule the next attempt. */
-  private lost(reason: string, reasonCode?: number): void {
-    if (this.state === "closed") return;
+  private shutdown(err: Error): void {
+    this.currentState = "closed";
+    this.closedBy = err;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.resendTimer = undefined;
+    this.gapTimer = undefined;
     const conn = this.conn;
     this.conn = undefined;
     conn?.close();
-    clearInterval(this.heartbeat);
-    const fatal = reasonCode !== undefined && FATAL_REASONS.has(reasonCode);
-    this.state = fatal ? "closed" : "connecting";
-    this.emit("disconnected", { reason, reasonCode, willReconnect: !fatal });
-    if (fatal) {
-      const err = new Error(reason);
-      for (const w of this.connectedWaiters.splice(0)) w.reject(err);
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
-      return;
-    }
-    this.attempt++;
-    const cap = Math.min(this.o.backoff.capMs, this.o.backoff.baseMs * 2 ** Math.min(this.attempt, 20));
-    const delayMs = Math.floor(this.o.random() * cap);
-    this.emit("reconnecting", { attempt: this.attempt, delayMs });
-    this.later(delayMs, () => {
-      if (this.state === "connecting") void this.dial();
+    for (const ac of this.requests) ac.abort(err);
+    this.requests.clear();
+    this.outbox.rejectAll(this.closedError());
+    for (const w of this.waiters.splice(0)) w.reject(err);
+  }
+
+  private write(s: PendingSend): void {
+    if (!this.conn?.send(s, s.writes > 0)) return;
+    s.sentAt = Date.now();
+    s.writes++;
+  }
+
+  /** One timer for the earliest unacknowledged SEND. */
+  private scheduleResend(): void {
+    this.cancel(this.resendTimer);
+    this.resendTimer = undefined;
+    if (this.currentState !== "connected") return;
+    const next = this.outbox.nextDueAt(this.o.resendMs);
+    if (next === undefined) return;
+    this.resendTimer = this.later(Math.max(0, next - Date.now()), () => {
+      this.resendTimer = undefined;
+      for (const s of this.outbox.due(Date.now(), this.o.resendMs)) this.write(s);
+      this.scheduleResend();
     });
   }
-}
 
-function randomId(): string {
-  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
-  return c?.randomUUID ? c.randomUUID().replace(/-/g, "") : `${Date.now().toString(36)}${Math.random().toString(36).slice(2)}`;
+  private onSendack(p: SendackPacket): void {
+    const settled = this.outbox.ack(p);
+    if (!settled) return;
+    if ("result" in settled) {
+      const { send, result } = settled;
+      this.inbox.sent(send.channelType, send.channelId, result.messageId, result.messageSeq);
+      this.emit("ack", result);
+    }
+    this.scheduleResend();
+  }
+
+  private onLive(m: InboundMessage): void {
+    if (this.inbox.live(m)) this.scheduleGapSync();
+  }
+
+  /**
+   * Seqs missing behind a live message: if they are still missing after gapSyncMs, sync. `always`
+   * syncs regardless (a RECV we could not read leaves no gap until a later message comes).
+   */
+  private scheduleGapSync(always = false): void {
+    if (!this.o.sync || this.isClosed) return;
+    this.gapSyncAlways ||= always;
+    if (this.gapTimer !== undefined) return;
+    this.gapTimer = this.later(this.o.gapSyncMs, () => {
+      this.gapTimer = undefined;
+      const due = this.gapSyncAlways || this.inbox.hasGaps();
+      this.gapSyncAlways = false;
+      if (due && this.currentState === "connected") void this.sync();
+    });
+  }
+
+  /** Catches up over HTTP; live messages wait until it is done so they never overtake older ones. */
+  private async sync(): Promise<void> {
+    if (!this.o.sync || this.isClosed) return;
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncing = true;
+    this.inbox.hold();
+    let completed = false;
+    try {
+      do {
+        this.syncAgain = false;
+        await syncMissed(this.post, this.o.uid, this.inbox.marks(), this.o.syncInitialLimit, (c) => {
+          if (!this.isClosed) this.inbox.synced(c);
+        });
+      } while (this.syncAgain && !this.isClosed);
+      completed = true;
+    } catch (err) {
+      if (!this.isClosed) {
+        this.o.logger.warn({ err }, "sync failed");
+        this.emit("error", new Error(`sync failed: ${(err as Error).message}`, { cause: err }));
+      }
+    } finally {
+      this.syncing = false;
+    }
+    if (this.isClosed) return;
+    if (this.inbox.release(completed)) this.scheduleGapSync();
+  }
 }

@@ -1,20 +1,22 @@
 /**
- * Catching up over the router API after a (re)connect: conversations that moved, then each
- * channel's messages after the last seq this client saw. Authenticated as the user with its
- * connect token (`Authorization: User uid:device:token`), so no server key is needed.
+ * Catching up over the router API: the user's conversations (POST /conversation/sync), then each
+ * channel's messages after the last seq this client has (POST /channel/messagesync, pulling
+ * up). Authenticated as the user with its connect token (`Authorization: User uid:device:token`),
+ * so no server key is needed.
  */
 import { fromBase64 } from "./client-crypto.js";
+import { type ChannelCatchUp, channelKey } from "./inbox.js";
 
-export interface SyncedMessage {
-  messageId: number;
-  messageSeq: number;
-  clientMsgNo: string;
-  fromUid: string;
-  /** As this user sees it: the peer's uid for person channels. */
-  channelId: string;
-  channelType: number;
-  timestamp: number;
-  payload: Uint8Array;
+/** POSTs JSON to the router and returns the parsed answer; throws on non-2xx. */
+export type PostJson = <T>(path: string, body: unknown) => Promise<T>;
+
+/** Messages per /channel/messagesync page. */
+export const SYNC_PAGE = 200;
+
+interface ConversationResp {
+  channel_id: string;
+  channel_type: number;
+  last_msg_seq: number;
 }
 
 interface MessageResp {
@@ -28,65 +30,50 @@ interface MessageResp {
   payload: string;
 }
 
-export interface SyncApi {
-  apiUrl: string;
-  uid: string;
-  deviceFlag: number;
-  token: string;
-  fetch?: typeof fetch;
-}
-
-async function post<T>(api: SyncApi, path: string, body: unknown): Promise<T> {
-  const res = await (api.fetch ?? fetch)(`${api.apiUrl}${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `User ${encodeURIComponent(api.uid)}:${api.deviceFlag}:${api.token}` },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${path} answered ${res.status}: ${text}`);
-  return JSON.parse(text) as T;
-}
-
-const fromResp = (m: MessageResp): SyncedMessage => ({
-  messageId: m.message_id,
-  messageSeq: m.message_seq,
-  clientMsgNo: m.client_msg_no,
-  fromUid: m.from_uid,
-  channelId: m.channel_id,
-  channelType: m.channel_type,
-  timestamp: m.timestamp,
-  payload: fromBase64(m.payload),
-});
-
 /**
- * Messages this user missed, oldest first per channel. `lastSeen` maps "type:channelId" to the
- * last seq already shown; channels never seen start `initialLimit` messages back.
+ * Offers every channel's missed messages to `onChannel`, oldest first, one channel at a time.
+ * `marks` maps "type:channelId" to the last seq already handled; channels without a mark start
+ * `initialLimit` messages back from their newest.
  */
-export async function syncMissed(api: SyncApi, lastSeen: ReadonlyMap<string, number>, initialLimit: number): Promise<SyncedMessage[]> {
-  const conversations = await post<{ channel_id: string; channel_type: number; last_msg_seq: number }[]>(api, "/conversation/sync", {
-    uid: api.uid,
-    version: 0,
-    msg_count: 0,
-  });
-  const out: SyncedMessage[] = [];
+export async function syncMissed(
+  post: PostJson,
+  uid: string,
+  marks: ReadonlyMap<string, number>,
+  initialLimit: number,
+  onChannel: (c: ChannelCatchUp) => void,
+): Promise<void> {
+  const conversations = await post<ConversationResp[]>("/conversation/sync", { uid, version: 0, msg_count: 0 });
   for (const conv of conversations) {
-    const key = `${conv.channel_type}:${conv.channel_id}`;
-    let after = lastSeen.get(key) ?? Math.max(0, conv.last_msg_seq - initialLimit);
-    while (after < conv.last_msg_seq) {
-      const page = await post<{ more: number; messages: MessageResp[] }>(api, "/channel/messagesync", {
-        login_uid: api.uid,
+    const lastSeq = conv.last_msg_seq;
+    let after = marks.get(channelKey(conv.channel_type, conv.channel_id)) ?? Math.max(0, lastSeq - initialLimit);
+    if (after >= lastSeq) continue;
+    const messages: ChannelCatchUp["messages"] = [];
+    while (after < lastSeq) {
+      const page = await post<{ more: number; messages: MessageResp[] }>("/channel/messagesync", {
+        login_uid: uid,
         channel_id: conv.channel_id,
         channel_type: conv.channel_type,
         start_message_seq: after + 1,
         end_message_seq: 0,
-        limit: 100,
+        limit: SYNC_PAGE,
         pull_mode: 1,
       });
       const fresh = page.messages.filter((m) => m.message_seq > after).sort((a, b) => a.message_seq - b.message_seq);
       if (fresh.length === 0) break;
-      out.push(...fresh.map(fromResp));
+      for (const m of fresh) {
+        messages.push({
+          messageId: m.message_id,
+          messageSeq: m.message_seq,
+          clientMsgNo: m.client_msg_no,
+          fromUid: m.from_uid,
+          channelId: m.channel_id,
+          channelType: m.channel_type,
+          timestamp: m.timestamp,
+          payload: fromBase64(m.payload),
+        });
+      }
       after = fresh[fresh.length - 1].message_seq;
     }
+    onChannel({ channelId: conv.channel_id, channelType: conv.channel_type, lastSeq, messages });
   }
-  return out;
 }
