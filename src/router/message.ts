@@ -45,7 +45,12 @@ export function messageRoutes(messenger: Messenger, maxPayloadBytes: number): Ho
       );
       return c.json({
         status: 200,
-        data: { message_id: sent[0].result.messageId, client_msg_no: clientMsgNo, message_seq: sent[0].result.messageSeq },
+        data: {
+          message_id: sent[0].result.messageId,
+          message_idstr: String(sent[0].result.messageId),
+          client_msg_no: clientMsgNo,
+          message_seq: sent[0].result.messageSeq,
+        },
       });
     }
     const channelId = field.string(body, "channel_id");

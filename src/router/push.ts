@@ -34,7 +34,13 @@ export function pushRoutes(messenger: Messenger, presence: Presence, maxPayloadB
     const devices = (await presence.lookup([uid])).get(uid)?.length ?? 0;
     return c.json({
       status: 200,
-      data: { message_id: result.messageId, message_seq: result.messageSeq, client_msg_no: clientMsgNo, online_devices: devices },
+      data: {
+        message_id: result.messageId,
+        message_idstr: String(result.messageId),
+        message_seq: result.messageSeq,
+        client_msg_no: clientMsgNo,
+        online_devices: devices,
+      },
     });
   });
   return app;

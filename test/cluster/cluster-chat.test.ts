@@ -76,6 +76,7 @@ async function chatScenario(cluster: ClusterUnderTest, tag: string): Promise<voi
     const pushed = await cluster.api(1).post(`/push/${encodeURIComponent(bob.uid)}`, { type: 1, content: "pushed to bob" });
     assert.equal(pushed.status, 200, JSON.stringify(pushed.body));
     assert.equal(pushed.body.data.online_devices, 1, "bob is online with one device");
+    assert.equal(pushed.body.data.message_idstr, String(pushed.body.data.message_id));
     const [, , atBobPush] = await bob.waitReceived(3);
     assert.equal(atBobPush.content.text, "pushed to bob");
     assert.equal(atBobPush.fromUID, "____system");

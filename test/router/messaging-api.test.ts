@@ -240,6 +240,25 @@ function messagingApiScenarios(overrides: Overrides): void {
       );
     });
 
+    test("send with subscribers stores a person message to each, answering the first copy's ids", async () => {
+      const res = await sb.post("/message/send", {
+        from_uid: "ss_boss",
+        subscribers: ["ss_u1", "ss_u2"],
+        payload: b64("to both"),
+        client_msg_no: "ss-1",
+      });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      const { message_id, message_idstr, client_msg_no, message_seq } = res.body.data;
+      assert.deepEqual([message_idstr, client_msg_no, message_seq], [String(message_id), "ss-1", 1]);
+      for (const uid of ["ss_u1", "ss_u2"]) {
+        const sync = await messagesync({ login_uid: uid, channel_id: "ss_boss", channel_type: PERSON });
+        assert.deepEqual(
+          sync.body.messages.map((m: Json) => [m.client_msg_no, text(m.payload)]),
+          [[`ss-1-${uid}`, "to both"]],
+        );
+      }
+    });
+
     test("sendbatch sends one message to each person channel; bad uids come back in fail_uids with a reason", async () => {
       const res = await sb.post("/message/sendbatch", {
         from_uid: "sb_boss",
