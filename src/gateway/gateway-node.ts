@@ -55,6 +55,10 @@ export function nodeNumber(id: string): number {
   return h;
 }
 
+/** How long a kick is remembered for a login still binding (far above a presence round trip). */
+const RECENT_KICK_MS = 30_000;
+const kickKey = (uid: string, deviceFlag: number) => `${deviceFlag}:${uid}`;
+
 /**
  * One gateway node: TCP, WS and WSS listeners feeding sessions, its entry in the registry, its
  * users' presence, and deliveries from the messenger or the bus to its sessions.
@@ -64,6 +68,12 @@ export class GatewayNode implements LocalNode {
   readonly sessions = new LocalSessions();
   private readonly pending = new Set<Session>();
   private readonly byConn = new Map<string, Session>();
+  /**
+   * Kicks by (uid, device), kept a while: a kick from another node can overtake the presence answer
+   * of the login it targets (they travel on different Redis connections), find no session yet, and
+   * must still apply when that login completes.
+   */
+  private readonly recentKicks = new Map<string, { target: KickTarget; reasonCode: number; reason: string; at: number }>();
   private listeners: Listener[] = [];
   private timers: NodeJS.Timeout[] = [];
   private readonly startedAt = Date.now();
@@ -156,6 +166,11 @@ export class GatewayNode implements LocalNode {
       onAuthenticated: (s, displaced) => {
         this.pending.delete(s);
         this.sessions.add(s);
+        const kicked = this.recentKicks.get(kickKey(s.uid, s.deviceFlag));
+        if (kicked && s.epoch < kicked.target.exceptEpoch) {
+          s.kick(kicked.reasonCode, kicked.reason);
+          return;
+        }
         if (displaced && displaced.connId !== s.connId) this.kickDisplaced(displaced);
         this.reportOnline(s, true);
       },
@@ -199,8 +214,22 @@ export class GatewayNode implements LocalNode {
 
   /** Kick this node's sessions of (uid, device) older than exceptEpoch (local half of Messenger.kick). */
   kickLocal(target: KickTarget, reasonCode: number, reason: string): void {
+    this.rememberKick(target, reasonCode, reason);
     for (const s of [...this.sessions.of(target.uid)]) {
       if (s.deviceFlag === target.deviceFlag && s.epoch < target.exceptEpoch) s.kick(reasonCode, reason);
+    }
+  }
+
+  private rememberKick(target: KickTarget, reasonCode: number, reason: string): void {
+    const key = kickKey(target.uid, target.deviceFlag);
+    const now = Date.now();
+    const previous = this.recentKicks.get(key);
+    this.recentKicks.delete(key); // re-inserted last: the map stays in time order for pruning
+    const exceptEpoch = Math.max(previous?.target.exceptEpoch ?? 0, target.exceptEpoch);
+    this.recentKicks.set(key, { target: { ...target, exceptEpoch }, reasonCode, reason, at: now });
+    for (const [k, v] of this.recentKicks) {
+      if (now - v.at < RECENT_KICK_MS) break;
+      this.recentKicks.delete(k);
     }
   }
 
