@@ -17,11 +17,18 @@ export interface HttpServerHandle {
 }
 
 export async function startHttpServer(app: Hono, host: string, port: number): Promise<HttpServerHandle> {
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
-  server.headersTimeout = HTTP_HEADERS_TIMEOUT_MS;
-  server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS;
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    serverOptions: {
+      headersTimeout: HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeout: HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveTimeout: HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      // Node checks the two timeouts above only this often (30 s by default): a slowloris client
+      // would hold its connection three times longer than headersTimeout says.
+      connectionsCheckingInterval: 1_000,
+    },
+  }) as Server;
   server.maxHeadersCount = HTTP_MAX_HEADERS;
-  server.keepAliveTimeout = HTTP_KEEP_ALIVE_TIMEOUT_MS;
   server.on("clientError", (_err, socket) => {
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
     else socket.destroy();

@@ -314,29 +314,23 @@ describe("fault: hostile input against a running server", { timeout: scaled(120_
     await stillServing("slowloris");
   });
 
-  test(
-    "slowloris on the router API is cut off by its 10 s headers timeout",
-    {
-      skip: SCALE === "ci" ? "30+ s: runs at FAULT_SCALE=full" : false,
-      todo: "src/router/http-server.ts sets headersTimeout 10 s but not connectionsCheckingInterval (Node default 30 s): cut off after ~30 s",
-    },
-    async (t) => {
-      const api = new URL(server.apiUrl);
-      const start = Date.now();
-      const socket = net.connect({ host: api.hostname, port: Number(api.port) });
-      socket.on("error", () => {});
-      await new Promise((r) => socket.once("connect", r));
-      socket.write("GET /health HTTP/1.1\r\nHost: x\r\n");
-      const timer = setInterval(() => socket.destroyed || socket.write("X"), 500);
-      const closed = await Promise.race([new Promise((r) => socket.once("close", () => r(true))), sleep(45_000).then(() => false)]);
-      clearInterval(timer);
-      socket.destroy();
-      const ms = Date.now() - start;
-      report(t, "slowloris (router API)", { cut_off_ms: ms, closed: Boolean(closed) });
-      assert.ok(closed, "the API closed the dribbling connection");
-      assert.ok(ms < HTTP_HEADERS_TIMEOUT_MS + 2_000, `cut off by the ${HTTP_HEADERS_TIMEOUT_MS} ms headers timeout (after ${ms} ms)`);
-    },
-  );
+  test("slowloris on the router API is cut off by its 10 s headers timeout", {}, async (t) => {
+    const api = new URL(server.apiUrl);
+    const start = Date.now();
+    const socket = net.connect({ host: api.hostname, port: Number(api.port) });
+    socket.on("error", () => {});
+    socket.resume(); // read (and drop) the answer, or the end of the stream and "close" never come
+    await new Promise((r) => socket.once("connect", r));
+    socket.write("GET /health HTTP/1.1\r\nHost: x\r\n");
+    const timer = setInterval(() => socket.destroyed || socket.write("X"), 500);
+    const closed = await Promise.race([new Promise((r) => socket.once("close", () => r(true))), sleep(45_000).then(() => false)]);
+    clearInterval(timer);
+    socket.destroy();
+    const ms = Date.now() - start;
+    report(t, "slowloris (router API)", { cut_off_ms: ms, closed: Boolean(closed) });
+    assert.ok(closed, "the API closed the dribbling connection");
+    assert.ok(ms < HTTP_HEADERS_TIMEOUT_MS + 2_000, `cut off by the ${HTTP_HEADERS_TIMEOUT_MS} ms headers timeout (after ${ms} ms)`);
+  });
 
   test("a WebSocket upgrade with thousands of headers is refused", async (t) => {
     const [host, port] = ws.replace("ws://", "").split(":");
