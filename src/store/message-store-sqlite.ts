@@ -22,6 +22,7 @@ import type {
   StoredMessage,
   TokenRecord,
 } from "./message-store.js";
+import { SqliteCheckpointer } from "./sqlite-checkpointer.js";
 import { SQLITE_MIGRATIONS, type SqliteStatements, prepareSqliteStatements } from "./sqlite-schema.js";
 import {
   type AccountRow,
@@ -59,6 +60,8 @@ export interface SqliteMessageStoreOptions {
    * (one per append batch): durable against power loss, at the price of one fsync per batch.
    */
   synchronous?: "normal" | "full";
+  /** Checkpoint the WAL on a worker thread (default: yes for a file, see sqlite-checkpointer.ts). */
+  backgroundCheckpoints?: boolean;
 }
 
 const WAL_CHECKPOINT_PAGES = 10_000;
@@ -78,6 +81,9 @@ const flag = (v: boolean | undefined): number | null => (v === undefined ? null 
 export class SqliteMessageStore implements MessageStore {
   readonly #db: Database.Database;
   readonly #log: Logger;
+  readonly #path: string;
+  readonly #backgroundCheckpoints: boolean;
+  #checkpointer: SqliteCheckpointer | undefined;
   #stmts: SqliteStatements | undefined;
   /** Runs a function in a transaction (`.immediate` for writes: take the write lock up front). */
   readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
@@ -86,14 +92,16 @@ export class SqliteMessageStore implements MessageStore {
   constructor(options: SqliteMessageStoreOptions) {
     this.#log = (options.logger ?? silentLogger).child({ module: "store.sqlite" });
     this.#db = new Database(options.path);
+    this.#path = options.path;
+    this.#backgroundCheckpoints = (options.backgroundCheckpoints ?? true) && options.path !== ":memory:" && options.path !== "";
     this.#db.pragma("journal_mode = WAL");
     this.#db.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
     // Another process holding the write lock (a CLI on the same file) is waited for, not failed.
     this.#db.pragma("busy_timeout = 5000");
-    // Checkpoints run on this thread, inside the commit that crosses the threshold, and cost about
-    // one page write per page touched since the last one. Appends dirty ~2 random index pages per
-    // message, mostly the same hot pages again: a 10,000-page (~40 MB) WAL coalesces them, which
-    // measured ~25% more appends/s than SQLite's 1,000, for a rarer but longer pause (tens of ms).
+    // Checkpoints run on this thread inside the commit that crosses the threshold, and cost about
+    // one page write per page touched since the last one: a 10,000-page (~40 MB) WAL coalesces the
+    // hot index pages (~25% more appends/s than SQLite's 1,000) for a rarer, longer pause (tens of
+    // ms). With background checkpoints the worker has copied nearly all of it by then.
     this.#db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
     this.#tx = this.#db.transaction((fn: () => unknown) => fn());
     this.#appendTx = this.#db.transaction((s: SqliteStatements, inputs: AppendInput[]) => this.#appendBatch(s, inputs));
@@ -117,9 +125,14 @@ export class SqliteMessageStore implements MessageStore {
     const applied = db.prepare("SELECT coalesce(max(version), 0) FROM schema_version").pluck().get() as number;
     for (const m of pendingMigrations(SQLITE_MIGRATIONS, applied)) step.immediate(m.version, m.name, m.statements);
     this.#stmts ??= prepareSqliteStatements(db);
+    if (this.#backgroundCheckpoints && !this.#checkpointer) {
+      this.#checkpointer = new SqliteCheckpointer({ path: this.#path, logger: this.#log });
+    }
   }
 
   async close(): Promise<void> {
+    await this.#checkpointer?.stop();
+    this.#checkpointer = undefined;
     if (this.#db.open) this.#db.close();
     this.#stmts = undefined;
   }
