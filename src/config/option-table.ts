@@ -138,6 +138,16 @@ export const OPTION_TABLE = [
     help: "targeted: look up presence, send to the nodes holding the user; broadcast: every node gets every message",
   },
   {
+    key: "broadcastAbove",
+    flag: "broadcast-above",
+    env: "SWITCHBOARD_BROADCAST_ABOVE",
+    kind: "int",
+    default: 256,
+    min: 0,
+    max: 1000000,
+    help: "In targeted mode, a message with more recipients than this (a large group) is broadcast to every node instead of looking up each recipient's presence",
+  },
+  {
     key: "redisUrl",
     flag: "redis",
     env: "SWITCHBOARD_REDIS_URL",

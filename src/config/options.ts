@@ -21,6 +21,7 @@ export interface ServeOptions {
   tlsKey: string | undefined;
   strategy: StrategyName;
   deliveryMode: "targeted" | "broadcast";
+  broadcastAbove: number;
   redisUrl: string | undefined;
   natsUrl: string | undefined;
   postgresUrl: string | undefined;

@@ -15,6 +15,8 @@ import { SubscriberCache } from "./subscriber-cache.js";
 
 export { SYSTEM_UID };
 
+const DEFAULT_BROADCAST_ABOVE = 256;
+
 /** A send refused before storing: carries the WuKongIM reason code for SENDACK and an HTTP status. */
 export class SendRejectedError extends SwitchboardError {
   constructor(
@@ -67,6 +69,11 @@ export interface MessengerOptions {
   presence: Presence;
   bus: MessageBus;
   mode: "targeted" | "broadcast";
+  /**
+   * Targeted mode broadcasts a message with more recipients than this (default 256): one bus frame
+   * to every node beats a presence lookup of every member of a large group (10,000 keys per message).
+   */
+  broadcastAbove?: number;
   logger?: Logger;
   metrics?: SwitchboardMetrics;
   /** Told about stored messages and offline recipients (optional). */
@@ -191,7 +198,7 @@ export class Messenger {
     const uids = await this.recipients(message);
     this.metrics.fanOut.observe(uids.length);
     if (uids.length === 0) return;
-    if (this.options.mode === "broadcast") {
+    if (this.options.mode === "broadcast" || uids.length > (this.options.broadcastAbove ?? DEFAULT_BROADCAST_ABOVE)) {
       // Seed 001 option 1: every node gets every message and delivers what it holds.
       for (const node of this.localNodes.values()) node.deliverLocal(uids, message, originConnId);
       this.options.bus.broadcast(

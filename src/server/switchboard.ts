@@ -73,6 +73,7 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
       presence,
       bus,
       mode: options.deliveryMode,
+      broadcastAbove: options.broadcastAbove,
       metrics,
       webhook,
       logger: logger.child({ part: "messenger" }),

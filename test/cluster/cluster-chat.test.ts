@@ -99,15 +99,18 @@ for (const mode of ["targeted", "broadcast"] as const) {
   });
 }
 
-const processShapes = [
+const processShapes: { bus: "redis" | "nats"; mode: "targeted" | "broadcast"; broadcastAbove?: number }[] = [
   { bus: "redis", mode: "targeted" },
   { bus: "redis", mode: "broadcast" },
   { bus: "nats", mode: "targeted" },
   { bus: "nats", mode: "broadcast" },
-] as const;
+  // Every message has more than one recipient: targeted mode takes its large-group (broadcast) path.
+  { bus: "redis", mode: "targeted", broadcastAbove: 1 },
+];
 
 for (const shape of processShapes) {
-  describe(`three processes on Redis + PostgreSQL, bus on ${shape.bus}, ${shape.mode}`, async () => {
+  const label = `${shape.mode}${shape.broadcastAbove !== undefined ? `, broadcast above ${shape.broadcastAbove}` : ""}`;
+  describe(`three processes on Redis + PostgreSQL, bus on ${shape.bus}, ${label}`, async () => {
     const skip = (await skipUnless("redis")) || (await skipUnless("postgres")) || (shape.bus === "nats" && (await skipUnless("nats")));
     const clusterName = uniqueName("c").toLowerCase();
     let nodes: NodeProcess[] = [];
@@ -122,6 +125,7 @@ for (const shape of processShapes) {
             postgres: serviceUrls.postgres,
             nats: shape.bus === "nats" ? serviceUrls.nats : undefined,
             deliveryMode: shape.mode,
+            extraArgs: shape.broadcastAbove !== undefined ? ["--broadcast-above", String(shape.broadcastAbove)] : [],
           }),
         ),
       );
@@ -137,11 +141,11 @@ for (const shape of processShapes) {
     });
 
     test("users on three processes chat 1:1 and in a group", { skip }, async () => {
-      await chatScenario({ api: (i) => nodes[i], wsAddr: (i) => nodes[i].wsAddr }, `${shape.bus}-${shape.mode}`);
+      await chatScenario({ api: (i) => nodes[i], wsAddr: (i) => nodes[i].wsAddr }, `${shape.bus}-${shape.mode}${shape.broadcastAbove ?? ""}`);
     });
 
     test("route/batch on any process answers the real node of a connected user", { skip }, async () => {
-      const uid = `routed-${shape.bus}-${shape.mode}`;
+      const uid = `routed-${shape.bus}-${shape.mode}${shape.broadcastAbove ?? ""}`;
       await nodes[0].post("/user/token", { uid, token: "t", device_flag: 1 });
       const user = await connectSdkUser(loader, { uid, token: "t", addr: () => nodes[2].wsAddr });
       try {
