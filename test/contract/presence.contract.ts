@@ -76,6 +76,27 @@ export function presenceContract(
         assert.deepEqual(await bindingsOf(a, "nobody"), []);
       });
 
+      it("lookups made at once each get exactly their own uids", 1, async ([p]) => {
+        const alice = await login(p, "alice", "node-1", 1);
+        const bob = await login(p, "bob", "node-2", 1);
+        const [onlyAlice, both, nobody, bobTwice] = await Promise.all([
+          p.lookup(["alice"]),
+          p.lookup(["bob", "alice", "carol"]),
+          p.lookup(["carol"]),
+          p.lookup(["bob", "bob"]),
+        ]);
+        assert.deepEqual([...onlyAlice], [["alice", [alice]]]);
+        assert.deepEqual(
+          new Map(both),
+          new Map([
+            ["alice", [alice]],
+            ["bob", [bob]],
+          ]),
+        );
+        assert.equal(nobody.size, 0);
+        assert.deepEqual([...bobTwice], [["bob", [bob]]]);
+      });
+
       it("a second login on the same (uid, device) displaces the first and returns it", 2, async ([a, b]) => {
         const first = await login(a, "alice", "node-1", 1);
         const second = binding("alice", "node-2", 1, await b.nextEpoch("alice"));
