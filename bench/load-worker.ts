@@ -12,13 +12,14 @@ interface Setup {
   role: "receiver" | "sender" | "idle";
   system: SystemName;
   uids: string[];
-  /** Address per user index (users spread over nodes). */
+  /** Node addresses: user i connects to addrs[(addrOffset + i) % addrs.length]. */
   addrs: string[];
+  addrOffset?: number;
   localAddress: string;
   join?: string;
 }
 
-const setup = JSON.parse(process.argv[2]) as Setup;
+let setup: Setup;
 const now = () => performance.timeOrigin + performance.now();
 const send = (m: unknown) => process.send?.(m);
 let conns: BenchConn[] = [];
@@ -38,12 +39,15 @@ async function main(): Promise<void> {
     for (let k = 0; k < slice; k++) live[next++ % live.length]?.ping();
   }, 1000).unref();
   conns = await connectMany(setup.uids.length, 200, (i) =>
-    connect({ system: setup.system, uid: setup.uids[i], addr: setup.addrs[i % setup.addrs.length], localAddress: setup.localAddress }).then(
-      (c) => {
-        live.push(c);
-        return c;
-      },
-    ),
+    connect({
+      system: setup.system,
+      uid: setup.uids[i],
+      addr: setup.addrs[((setup.addrOffset ?? 0) + i) % setup.addrs.length],
+      localAddress: setup.localAddress,
+    }).then((c) => {
+      live.push(c);
+      return c;
+    }),
   );
   if (setup.join) for (const c of conns) c.join(setup.join);
   if (setup.role === "receiver") {
@@ -80,8 +84,24 @@ async function run(step: number, rate: number, ms: number, targets: string[], gr
   return sent;
 }
 
-process.on("message", async (m: { cmd: string; step?: number; rate?: number; ms?: number; targets?: string[]; group?: string }) => {
-  if (m.cmd === "run") {
+interface Command {
+  cmd: string;
+  setup?: Setup;
+  step?: number;
+  rate?: number;
+  ms?: number;
+  targets?: string[];
+  group?: string;
+}
+
+process.on("message", async (m: Command) => {
+  if (m.cmd === "setup") {
+    setup = m.setup!;
+    main().catch((err) => {
+      send({ error: String(err?.stack ?? err) });
+      process.exit(1);
+    });
+  } else if (m.cmd === "run") {
     const sent = await run(m.step!, m.rate!, m.ms!, m.targets ?? [], m.group);
     send({ sent, acks: conns.reduce((t, c) => t + c.acks(), 0) });
   } else if (m.cmd === "acks") {
@@ -101,9 +121,4 @@ process.on("message", async (m: { cmd: string; step?: number; rate?: number; ms?
     for (const c of conns) c.close();
     process.exit(0);
   }
-});
-
-main().catch((err) => {
-  send({ error: String(err?.stack ?? err) });
-  process.exit(1);
 });

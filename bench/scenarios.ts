@@ -31,8 +31,8 @@ interface Snapshot {
 }
 
 /** Fixed-rate steps until p99 passes 200 ms, anything is lost, or delivery falls behind. */
-export async function p2p(system: SystemName, rates: number[], stepMs: number, pairs = 100): Promise<StepResult[]> {
-  const sys = await startSystem(system);
+export async function p2p(system: SystemName, rates: number[], stepMs: number, pairs = 100, oneProcess = false): Promise<StepResult[]> {
+  const sys = await startSystem(system, { oneProcess });
   const out: StepResult[] = [];
   try {
     const receivers = Array.from({ length: pairs }, (_, i) => `r${i}`);
@@ -71,70 +71,82 @@ export async function p2p(system: SystemName, rates: number[], stepMs: number, p
   return out;
 }
 
-/** One group spread over both nodes; one member sends at fixed rates; deliveries to every other member. */
+/**
+ * One group of `members` spread over `nodes` nodes (round-robin by member), one member sends at fixed
+ * rates; every other member's copy counts. Receivers run in `receivers` processes, each holding its
+ * share of members on every node; "last member" is the slowest copy of a step.
+ */
 export async function fanout(
   system: SystemName,
   members: number,
   rates: number[],
   stepMs: number,
-): Promise<(StepResult & { members: number })[]> {
-  const sys = await startSystem(system);
-  const out: (StepResult & { members: number })[] = [];
+  nodes = 4,
+  receivers = 2,
+): Promise<(StepResult & { members: number; nodes: number })[]> {
+  const sys = await startSystem(system, { nodes });
+  const out: (StepResult & { members: number; nodes: number })[] = [];
   try {
     const uids = Array.from({ length: members }, (_, i) => `m${i}`);
     if (sys.apiUrl) {
-      const res = await fetch(`${sys.apiUrl}/channel`, {
-        method: "POST",
-        body: JSON.stringify({ channel_id: "bench", channel_type: 2, subscribers: [...uids, "sender"] }),
-      });
-      if (!res.ok) throw new Error(`group create: ${res.status}`);
+      // The API takes at most 1,000 subscribers per request.
+      const all = ["sender", ...uids];
+      for (let i = 0; i < all.length; i += 1000) {
+        const path = i === 0 ? "/channel" : "/channel/subscriber_add";
+        const res = await fetch(`${sys.apiUrl}${path}`, {
+          method: "POST",
+          body: JSON.stringify({ channel_id: "bench", channel_type: 2, subscribers: all.slice(i, i + 1000) }),
+        });
+        if (!res.ok) throw new Error(`group ${path}: ${res.status} ${await res.text()}`);
+      }
     }
-    const half = Math.ceil(members / 2);
-    const rxA = await startWorker({
-      role: "receiver",
-      system,
-      uids: uids.slice(0, half),
-      addrs: [sys.nodes[0]],
-      localAddress: "127.0.0.4",
-      join: "bench",
-    });
-    const rxB = await startWorker({
-      role: "receiver",
-      system,
-      uids: uids.slice(half),
-      addrs: [sys.nodes[1]],
-      localAddress: "127.0.0.5",
-      join: "bench",
-    });
+    const rx = [];
+    const share = Math.ceil(members / receivers);
+    for (let w = 0; w < receivers; w++) {
+      const mine = uids.slice(w * share, (w + 1) * share);
+      // Member i connects to node i % nodes: every node holds a quarter of the group.
+      rx.push(
+        await startWorker({
+          role: "receiver",
+          system,
+          uids: mine,
+          addrs: sys.nodes,
+          addrOffset: w * share,
+          localAddress: `127.0.0.${40 + w}`,
+          join: "bench",
+        }),
+      );
+    }
     const tx = await startWorker({ role: "sender", system, uids: ["sender"], addrs: [sys.nodes[0]], localAddress: "127.0.0.6" });
-    await sleep(500);
+    await sleep(1000);
     for (const [step, rate] of rates.entries()) {
       const cpu0 = cpu(sys);
       const { sent } = await tx.ask<{ sent: number }>({ cmd: "run", step, rate, ms: stepMs, group: "bench" });
-      await sleep(2000);
-      const [a, b] = await Promise.all([rxA.ask<Snapshot>({ cmd: "snapshot", step }), rxB.ask<Snapshot>({ cmd: "snapshot", step })]);
-      const received = a.received + b.received;
+      await sleep(3000);
+      const snaps = await Promise.all(rx.map((w) => w.ask<Snapshot>({ cmd: "snapshot", step })));
+      const received = snaps.reduce((t, s) => t + s.received, 0);
       const expected = sent * members;
       const r = {
         rate,
         members,
+        nodes,
         sent,
         received,
-        deliveredPerSec: Math.round(received / (Math.max(a.spanMs, b.spanMs, stepMs) / 1000)),
-        p50: Math.max(a.p50, b.p50),
-        p99: Math.max(a.p99, b.p99),
-        p999: Math.max(a.p999, b.p999),
-        max: Math.max(a.max, b.max),
+        deliveredPerSec: Math.round(received / (Math.max(stepMs, ...snaps.map((s) => s.spanMs)) / 1000)),
+        p50: Math.max(...snaps.map((s) => s.p50)),
+        p99: Math.max(...snaps.map((s) => s.p99)),
+        p999: Math.max(...snaps.map((s) => s.p999)),
+        max: Math.max(...snaps.map((s) => s.max)),
         lost: Math.max(0, expected - received),
-        serverCpuPct: Math.round(((cpu(sys) - cpu0) / ((stepMs + 2000) / 1000)) * 100),
+        serverCpuPct: Math.round(((cpu(sys) - cpu0) / ((stepMs + 3000) / 1000)) * 100),
       };
       out.push(r);
       log(
-        `  ${system} fan-out ${rate} msg/s × ${members}: ${r.deliveredPerSec} deliveries/s p99 ${r.p99} ms (last member ${r.max} ms) lost ${r.lost}`,
+        `  ${system} fan-out ${rate} msg/s × ${members} on ${nodes} nodes: ${r.deliveredPerSec} deliveries/s p99 ${r.p99} ms (last member ${r.max} ms) lost ${r.lost} cpu ${r.serverCpuPct}%`,
       );
       if (r.lost > 0 || r.p99 > 1000) break;
     }
-    await Promise.all([rxA.stop(), rxB.stop(), tx.stop()]);
+    await Promise.all([...rx.map((w) => w.stop()), tx.stop()]);
   } finally {
     await sys.stop();
   }
@@ -147,7 +159,8 @@ export async function durable(
   rates: number[],
   stepMs: number,
 ): Promise<{ rate: number; sent: number; ackedPerSec: number; acked: number }[]> {
-  const sys = await startSystem("switchboard", { postgres });
+  // One process, as the embedded default runs: the store's own rate, not lock traffic between processes.
+  const sys = await startSystem("switchboard", { postgres, nodes: 1 });
   const out: { rate: number; sent: number; ackedPerSec: number; acked: number }[] = [];
   try {
     const tx = await startWorker({
@@ -221,13 +234,12 @@ export async function connections(
   system: SystemName,
   n: number,
 ): Promise<{ connections: number; rssPerConnKb: number; idleCpuPct: number }> {
-  const sys = await startSystem(system);
+  const sys = await startSystem(system, { nodes: 1 });
   try {
     const pid = sys.pids[0];
     const rss0 = rssKb(pid);
     const per = Math.ceil(n / 2);
-    // Both nodes of Switchboard's process; the peer's first process only (one process each).
-    const addrs = system === "switchboard" ? sys.nodes : [sys.nodes[0]];
+    const addrs = [sys.nodes[0]];
     const workers = [];
     for (let i = 0; i < 2; i++) {
       const uids = Array.from({ length: per }, (_, k) => `idle${i}-${k}`);

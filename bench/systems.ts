@@ -11,8 +11,8 @@ export const POSTGRES_URL = process.env.POSTGRES_URL ?? "postgres://postgres@127
 
 export interface RunningSystem {
   name: SystemName;
-  /** Where clients connect: [node 1, node 2]. */
-  nodes: [string, string];
+  /** Where clients connect, one address per node (2 unless asked for more). */
+  nodes: string[];
   apiUrl?: string;
   pids: number[];
   stop(): Promise<void>;
@@ -20,47 +20,62 @@ export interface RunningSystem {
 
 let port = 6100;
 
-export async function startSystem(name: SystemName, opts: { postgres?: boolean } = {}): Promise<RunningSystem> {
+export interface SystemOptions {
+  postgres?: boolean;
+  /** Nodes (2 by default); each its own process, like the peers' servers. */
+  nodes?: number;
+  /** Switchboard only: every node in one process with the in-memory bus (what `npm start` runs). */
+  oneProcess?: boolean;
+}
+
+export async function startSystem(name: SystemName, opts: SystemOptions = {}): Promise<RunningSystem> {
+  const count = opts.nodes ?? 2;
   if (name === "switchboard") {
+    // By default one process per node, like the peers: a cluster on Redis (registry, presence,
+    // bus) sharing one store (a SQLite file, or PostgreSQL), so the nodes use both cores.
     const dataDir = mkdtempSync(join(tmpdir(), "sb-bench-"));
-    const [api, tcp, ws, wss] = [port, port + 10, port + 20, port + 30];
-    port += 40;
+    const base = port;
+    port += 100;
+    const cluster = `bench_${process.pid}_${base}`;
     const prof = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
-    const args = [...prof, "dist/src/cli/main.js", "serve", "--nodes", "2", "--api-host", "127.0.0.1", "--bind-host", "127.0.0.1"];
-    args.push("--api-port", String(api), "--tcp-port", String(tcp), "--ws-port", String(ws), "--wss-port", String(wss));
-    args.push(
-      "--allow-plaintext",
-      "--no-token-auth",
-      "--api-key",
-      "off",
-      "--send-rate",
-      "1000000",
-      "--data-dir",
-      dataDir,
-      "--log-level",
-      "warn",
-    );
-    if (opts.postgres) args.push("--postgres", POSTGRES_URL, "--cluster-name", `bench_${process.pid}_${api}`);
-    const child = await startProcess(process.execPath, args, "is up");
+    const children: ChildProcess[] = [];
+    const processes = opts.oneProcess ? 1 : count;
+    try {
+      for (let i = 0; i < processes; i++) {
+        const args = [...prof, "dist/src/cli/main.js", "serve"];
+        if (opts.oneProcess) args.push("--nodes", String(count));
+        else args.push("--nodes", "1", "--node-id", `n${i + 1}`, "--cluster-name", cluster, "--redis", REDIS_URL);
+        args.push("--api-host", "127.0.0.1", "--bind-host", "127.0.0.1");
+        args.push("--api-port", String(base + i), "--tcp-port", String(base + 20 + i));
+        args.push("--ws-port", String(base + 40 + i), "--wss-port", String(base + 60 + i));
+        args.push("--allow-plaintext", "--no-token-auth", "--api-key", "off", "--send-rate", "1000000");
+        args.push("--data-dir", dataDir, "--log-level", "warn");
+        if (opts.postgres) args.push("--postgres", POSTGRES_URL);
+        children.push(await startProcess(process.execPath, args, "is up"));
+      }
+    } catch (err) {
+      await Promise.all(children.map(stopProcess));
+      throw err;
+    }
     return {
       name,
-      nodes: [`127.0.0.1:${tcp}`, `127.0.0.1:${tcp + 1}`],
-      apiUrl: `http://127.0.0.1:${api}`,
-      pids: [child.pid!],
+      nodes: Array.from({ length: count }, (_, i) => `127.0.0.1:${base + 20 + i}`),
+      apiUrl: `http://127.0.0.1:${base}`,
+      pids: children.map((c) => c.pid!),
       stop: async () => {
-        await stopProcess(child);
+        await Promise.all(children.map(stopProcess));
         rmSync(dataDir, { recursive: true, force: true });
       },
     };
   }
   const script = name === "socketio" ? "bench/peers/socketio-server.ts" : "bench/peers/ws-redis-server.ts";
-  const ports = [port, port + 1];
+  const ports = Array.from({ length: count }, (_, i) => port + i);
   port += 40;
   const children: ChildProcess[] = [];
   for (const p of ports) children.push(await startProcess(process.execPath, ["--import", "tsx", script, String(p), REDIS_URL], "ready"));
   return {
     name,
-    nodes: [`ws://127.0.0.1:${ports[0]}`, `ws://127.0.0.1:${ports[1]}`],
+    nodes: ports.map((p) => `ws://127.0.0.1:${p}`),
     pids: children.map((c) => c.pid!),
     stop: async () => {
       await Promise.all(children.map(stopProcess));

@@ -51,8 +51,14 @@ export interface Worker {
 
 /** Fork a load worker and wait for its connections. */
 export async function startWorker(setup: unknown): Promise<Worker> {
-  const child = fork(`${root}bench/load-worker.ts`, [JSON.stringify(setup)], {
-    execArgv: ["--import", "tsx"],
+  // The setup (thousands of uids) goes over IPC: one argv string may be at most 128 KiB.
+  const child = fork(`${root}bench/load-worker.ts`, [], {
+    // BENCH_WORKER_PROF=dir profiles the load generators too (is the client or the server the bound?).
+    execArgv: [
+      "--import",
+      "tsx",
+      ...(process.env.BENCH_WORKER_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_WORKER_PROF] : []),
+    ],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const next = <T>() =>
@@ -61,7 +67,9 @@ export async function startWorker(setup: unknown): Promise<Worker> {
       child.once("exit", (code) => reject(new Error(`load worker exited ${code}`)));
     });
   child.setMaxListeners(1000);
-  await next<{ ready: boolean }>();
+  const ready = next<{ ready: boolean }>();
+  child.send({ cmd: "setup", setup } as never);
+  await ready;
   return {
     child,
     ask: <T>(msg: unknown) => {
