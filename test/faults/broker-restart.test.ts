@@ -8,11 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import postgres from "postgres";
 import type { NodeProcess } from "../helpers/cluster-process.js";
-import { waitForNodes } from "../helpers/cluster-process.js";
 import { serviceUrls, skipUnless, uniqueName } from "../helpers/services.js";
-import { type Broker, type BrokerKind, freePort, sleep, startBroker, startClusterNode, until } from "./helpers/procs.js";
+import { type Broker, type BrokerKind, dropClusterSchema, freePort, sleep, startBroker, startCluster, until } from "./helpers/procs.js";
 import { report, scaled } from "./helpers/report.js";
 import { Traffic } from "./helpers/traffic.js";
 
@@ -31,19 +29,14 @@ function scenario(kind: BrokerKind): void {
       broker = await startBroker(kind, await freePort());
       const redis = kind === "redis" ? broker.url : serviceUrls.redis;
       const nats = kind === "nats" ? broker.url : undefined;
-      nodes = await Promise.all(
-        [1, 2].map((i) => startClusterNode({ nodeId: `b${kind[0]}${i}`, clusterName, redis, nats, postgres: serviceUrls.postgres })),
-      );
-      for (const n of nodes) await waitForNodes(n, 2);
+      nodes = await startCluster(2, `b${kind[0]}`, clusterName, { redis, nats });
     });
     after(async () => {
       traffic?.closeAll();
       await Promise.all(nodes.map((n) => n.stop()));
       await broker?.kill9();
       if (skip) return;
-      const sql = postgres(serviceUrls.postgres, { onnotice: () => {} });
-      await sql.unsafe(`DROP SCHEMA IF EXISTS "${clusterName}" CASCADE`);
-      await sql.end();
+      await dropClusterSchema(clusterName);
     });
 
     test("nodes resubscribe, presence is rebuilt, users stay reachable, nothing acknowledged is lost", { skip }, async (t) => {

@@ -7,11 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import postgres from "postgres";
 import type { NodeProcess } from "../helpers/cluster-process.js";
-import { waitForNodes } from "../helpers/cluster-process.js";
 import { serviceUrls, skipUnless, uniqueName } from "../helpers/services.js";
-import { startClusterNode, until } from "./helpers/procs.js";
+import { dropClusterSchema, startCluster, until } from "./helpers/procs.js";
 import { report, scaled } from "./helpers/report.js";
 import { Traffic } from "./helpers/traffic.js";
 
@@ -27,18 +25,13 @@ describe(
 
     before(async () => {
       if (skip) return;
-      nodes = await Promise.all(
-        [1, 2, 3].map((i) => startClusterNode({ nodeId: `k${i}`, clusterName, redis: serviceUrls.redis, postgres: serviceUrls.postgres })),
-      );
-      for (const n of nodes) await waitForNodes(n, 3);
+      nodes = await startCluster(3, "k", clusterName);
     });
     after(async () => {
       traffic?.closeAll();
       await Promise.all(nodes.map((n) => n.stop()));
       if (skip) return;
-      const sql = postgres(serviceUrls.postgres, { onnotice: () => {} });
-      await sql.unsafe(`DROP SCHEMA IF EXISTS "${clusterName}" CASCADE`);
-      await sql.end();
+      await dropClusterSchema(clusterName);
     });
 
     test("1:1 and group: after reconnect + sync, 0 acknowledged messages lost, 0 shown twice", { skip }, async (t) => {

@@ -6,13 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import postgres from "postgres";
 import { ReasonCode } from "../../src/protocol/index.js";
 import type { NodeProcess } from "../helpers/cluster-process.js";
-import { waitForNodes } from "../helpers/cluster-process.js";
 import { serviceUrls, skipUnless, uniqueName } from "../helpers/services.js";
 import { FaultClient } from "./helpers/fault-client.js";
-import { sleep, startClusterNode, until } from "./helpers/procs.js";
+import { dropClusterSchema, sleep, startCluster, until } from "./helpers/procs.js";
 import { report, scaled } from "./helpers/report.js";
 
 const K = scaled(10, 100);
@@ -26,18 +24,13 @@ describe(`fault: ${K} simultaneous logins of one device, ${ROUNDS} rounds, 2 pro
 
   before(async () => {
     if (skip) return;
-    nodes = await Promise.all(
-      [1, 2].map((i) => startClusterNode({ nodeId: `lr${i}`, clusterName, redis: serviceUrls.redis, postgres: serviceUrls.postgres })),
-    );
-    for (const n of nodes) await waitForNodes(n, 2);
+    nodes = await startCluster(2, "lr", clusterName);
   });
   after(async () => {
     for (const c of clients) c.close();
     await Promise.all(nodes.map((n) => n.stop()));
     if (skip) return;
-    const sql = postgres(serviceUrls.postgres, { onnotice: () => {} });
-    await sql.unsafe(`DROP SCHEMA IF EXISTS "${clusterName}" CASCADE`);
-    await sql.end();
+    await dropClusterSchema(clusterName);
   });
 
   test("exactly one session survives each round; the others are refused or kicked", { skip }, async (t) => {

@@ -120,7 +120,10 @@ describe(`fault: ${SLOW} consumers that never read`, { timeout: scaled(90_000, 6
     assert.ok(chat.length > 10, `alice kept chatting (${chat.length} messages)`);
     assert.ok(percentile(latencies, 99) < 1_000, `chat p99 latency stays under 1 s (${percentile(latencies, 99)} ms)`);
     assert.equal(lostForSlow, 0, "after the cut-off each slow consumer synced every message: nothing lost");
-    assert.ok(peakRss - rssBaseline < 256 * 2 ** 20, `server RSS bounded (+${mib(peakRss - rssBaseline)} MiB)`);
+    // The peak includes transient garbage: every push encrypts its payload once per member (per-session
+    // keys), ~50 × 101 × 43 KiB ≈ 220 MB at full size, freed by the next GCs. Consumers never cut off
+    // would hold as much again in their write buffers on top of that, and cross this line.
+    assert.ok(peakRss - rssBaseline < 384 * 2 ** 20, `server RSS bounded (+${mib(peakRss - rssBaseline)} MiB)`);
     assert.ok(alive(server.child), "the server is still running");
   });
 });

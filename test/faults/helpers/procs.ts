@@ -9,8 +9,10 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type NodeProcess, type NodeProcessOptions, startNodeProcess } from "../../helpers/cluster-process.js";
+import postgres from "postgres";
+import { type NodeProcess, type NodeProcessOptions, startNodeProcess, waitForNodes } from "../../helpers/cluster-process.js";
 import { type ApiClient, apiClient } from "../../helpers/server.js";
+import { serviceUrls } from "../../helpers/services.js";
 
 const root = new URL("../../..", import.meta.url).pathname;
 
@@ -142,6 +144,38 @@ export async function startClusterNode(o: NodeProcessOptions): Promise<NodeProce
   const node = await startNodeProcess(o);
   track(node.child);
   return node;
+}
+
+/**
+ * `count` serve processes (ids `${idPrefix}1`…) of one cluster on Redis + PostgreSQL, started
+ * together and returned once each sees all the others.
+ */
+export async function startCluster(
+  count: number,
+  idPrefix: string,
+  clusterName: string,
+  o: { redis?: string; nats?: string } = {},
+): Promise<NodeProcess[]> {
+  const nodes = await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      startClusterNode({
+        nodeId: `${idPrefix}${i + 1}`,
+        clusterName,
+        redis: o.redis ?? serviceUrls.redis,
+        nats: o.nats,
+        postgres: serviceUrls.postgres,
+      }),
+    ),
+  );
+  for (const n of nodes) await waitForNodes(n, count);
+  return nodes;
+}
+
+/** Drops the PostgreSQL schema a cluster's store lived in. */
+export async function dropClusterSchema(clusterName: string): Promise<void> {
+  const sql = postgres(serviceUrls.postgres, { onnotice: () => {} });
+  await sql.unsafe(`DROP SCHEMA IF EXISTS "${clusterName}" CASCADE`);
+  await sql.end();
 }
 
 /** A standalone `switchboard serve` process: SQLite in a temp folder, memory cluster backends. */
