@@ -141,7 +141,10 @@ for (const shape of processShapes) {
     });
 
     test("users on three processes chat 1:1 and in a group", { skip }, async () => {
-      await chatScenario({ api: (i) => nodes[i], wsAddr: (i) => nodes[i].wsAddr }, `${shape.bus}-${shape.mode}${shape.broadcastAbove ?? ""}`);
+      await chatScenario(
+        { api: (i) => nodes[i], wsAddr: (i) => nodes[i].wsAddr },
+        `${shape.bus}-${shape.mode}${shape.broadcastAbove ?? ""}`,
+      );
     });
 
     test("route/batch on any process answers the real node of a connected user", { skip }, async () => {
