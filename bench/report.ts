@@ -216,7 +216,7 @@ ${targets(r)}
   cluster backends). Durable: 50 senders on one connection each, to offline users. Connections: idle
   connections to one server process, RSS growth per connection and CPU over 10 s; the 100k run holds them on
   several processes on Redis.
-- Reproduce: \`npm run build && npm run bench\` (about 10 minutes; \`BENCH_SCALE=small\` for a quick pass, or name
+- Reproduce: \`npm run build && npm run bench\` (about 15 minutes, 100k connections included; \`BENCH_SCALE=small\` for a quick pass, or name
   scenarios: \`npm run bench p2p route\`). Raw results: \`bench/results/latest.json\`.
 
 ## Reading the numbers
