@@ -35,25 +35,28 @@ export interface NodeProcess extends ApiClient {
   kill9(): Promise<void>;
 }
 
+/** `serve` flags for a test process: loopback only, every port chosen by the OS. */
+export const LOOPBACK_ANY_PORTS = [
+  "--api-host",
+  "127.0.0.1",
+  "--bind-host",
+  "127.0.0.1",
+  "--api-port",
+  "0",
+  "--tcp-port",
+  "0",
+  "--ws-port",
+  "0",
+  "--wss-port",
+  "0",
+] as const;
+
 export async function startNodeProcess(o: NodeProcessOptions, timeoutMs = 20_000): Promise<NodeProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), `switchboard-${o.nodeId}-`));
   const args = ["--import", "tsx", join(root, "src/cli/main.ts"), "serve", "--nodes", "1", "--node-id", o.nodeId];
   args.push("--cluster-name", o.clusterName, "--redis", o.redis, "--postgres", o.postgres, "--data-dir", dataDir);
   if (o.nats) args.push("--nats", o.nats);
-  args.push(
-    "--api-host",
-    "127.0.0.1",
-    "--bind-host",
-    "127.0.0.1",
-    "--api-port",
-    "0",
-    "--tcp-port",
-    "0",
-    "--ws-port",
-    "0",
-    "--wss-port",
-    "0",
-  );
+  args.push(...LOOPBACK_ANY_PORTS);
   // Scenario tests call the server-side API without a key; a test of the key passes its own in extraArgs.
   args.push("--delivery-mode", o.deliveryMode ?? "targeted", "--log-level", "info", "--api-key", "off", ...(o.extraArgs ?? []));
   const child = spawn(process.execPath, args, {

@@ -10,7 +10,13 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
-import { type NodeProcess, type NodeProcessOptions, startNodeProcess, waitForNodes } from "../../helpers/cluster-process.js";
+import {
+  LOOPBACK_ANY_PORTS,
+  type NodeProcess,
+  type NodeProcessOptions,
+  startNodeProcess,
+  waitForNodes,
+} from "../../helpers/cluster-process.js";
 import { type ApiClient, apiClient } from "../../helpers/server.js";
 import { serviceUrls } from "../../helpers/services.js";
 
@@ -201,18 +207,7 @@ export async function startServeProcess(extraArgs: string[] = [], o: { nodes?: n
     String(o.nodes ?? 1),
     "--data-dir",
     dataDir,
-    "--api-host",
-    "127.0.0.1",
-    "--bind-host",
-    "127.0.0.1",
-    "--api-port",
-    "0",
-    "--tcp-port",
-    "0",
-    "--ws-port",
-    "0",
-    "--wss-port",
-    "0",
+    ...LOOPBACK_ANY_PORTS,
     "--log-level",
     "info",
     ...extraArgs,
