@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { SwitchboardMetrics } from "../metrics/metrics.js";
-import { NotFoundError, PayloadTooLargeError } from "../util/errors.js";
+import { MethodNotAllowedError, NotFoundError, PayloadTooLargeError } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
 import { errorResponse } from "./http-errors.js";
 import { countRequests } from "./metrics.js";
@@ -37,7 +37,8 @@ export function createRouterApp(modules: Hono[], logger: Logger, metrics?: Switc
     const allow = [...methods].join(", ");
     app.all(path, (c) => {
       c.header("Allow", allow);
-      return c.json({ error: "method_not_allowed", message: `${c.req.method} is not allowed on ${path}; use ${allow}` }, 405);
+      // Through the one error mapping, so CIM paths answer in CIM's envelope too.
+      return errorResponse(new MethodNotAllowedError(`${c.req.method} is not allowed on ${path}; use ${allow}`), c, logger);
     });
   }
   app.notFound((c) => errorResponse(new NotFoundError(`no such endpoint: ${c.req.method} ${c.req.path}`), c, logger));

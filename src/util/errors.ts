@@ -1,6 +1,6 @@
 /**
  * Typed errors with stable codes. Library code throws these; the router maps them to HTTP in one
- * place (router/errors.ts) and the gateway maps them to WuKongIM reason codes.
+ * place (router/http-errors.ts) and the gateway maps them to WuKongIM reason codes.
  */
 export class SwitchboardError extends Error {
   /** Stable machine-readable code, e.g. "bad_request". */
@@ -33,6 +33,11 @@ export class ForbiddenError extends SwitchboardError {
 export class NotFoundError extends SwitchboardError {
   constructor(message: string, options?: ErrorOptions) {
     super("not_found", 404, message, options);
+  }
+}
+export class MethodNotAllowedError extends SwitchboardError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("method_not_allowed", 405, message, options);
   }
 }
 export class PayloadTooLargeError extends SwitchboardError {

@@ -32,6 +32,16 @@ function cimScenarios(overrides: () => Partial<ServeOptions>): void {
     await sb?.stop();
   });
   const cim = async (path: string, body: unknown) => sb.post(path, body, h);
+
+  test("a wrong method on a CIM path is 405 with Allow, in CIM's envelope", async () => {
+    const res = await fetch(`${sb.apiUrl}/login`, { headers: h });
+    assert.equal(res.status, 405);
+    assert.equal(res.headers.get("allow"), "POST");
+    const body = await res.json();
+    assert.equal(typeof body.code, "string");
+    assert.match(body.message, /GET is not allowed on \/login/);
+    assert.equal(body.dataBody, null);
+  });
   const register = async (userName: string) => {
     const res = await cim("/registerAccount", { reqNo: "r1", timeStamp: 1, userName });
     assert.equal(res.status, 200, JSON.stringify(res.body));
