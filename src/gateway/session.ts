@@ -38,6 +38,12 @@ import type { Connection } from "./transport.js";
 
 /** SENDs over the rate limit in a row before the connection is dropped. */
 export const RATE_LIMIT_STRIKES = 50;
+/**
+ * Packets a client may send behind its CONNECT before the CONNACK (they wait while the token and
+ * presence are checked). A real client waits for the CONNACK; one that floods first is cut off
+ * rather than queued without bound.
+ */
+export const MAX_PACKETS_BEFORE_CONNACK = 128;
 
 export interface SessionLimits {
   tokenAuth: boolean;
@@ -137,8 +143,12 @@ export class Session implements SessionHandle {
     for (const packet of packets) {
       // handle() may close the session part-way through a batch of packets.
       if (this.closed) return;
-      if (this.state === "authenticating") this.backlog.push(packet);
-      else this.handle(packet);
+      if (this.state !== "authenticating") this.handle(packet);
+      else if (this.backlog.length < MAX_PACKETS_BEFORE_CONNACK) this.backlog.push(packet);
+      else {
+        this.fail(ReasonCode.RateLimit, `more than ${MAX_PACKETS_BEFORE_CONNACK} packets before the CONNACK`);
+        return;
+      }
     }
   }
 

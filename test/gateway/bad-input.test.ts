@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { AUTH_TIMEOUT_MS } from "../../src/gateway/gateway-node.js";
+import { MAX_PACKETS_BEFORE_CONNACK } from "../../src/gateway/session.js";
 import {
   ChannelType,
   type ConnectPacket,
@@ -128,6 +129,22 @@ describe("bad input on gateway TCP connections", () => {
       d?.reasonCode === ReasonCode.AuthFail || d?.reasonCode === ReasonCode.PayloadDecodeError,
       `SEND before CONNECT refused: ${JSON.stringify(d)}`,
     );
+    await stillChatting();
+  });
+
+  test("a flood of packets glued behind CONNECT, before the CONNACK, gets DISCONNECT RateLimit", async () => {
+    const token = "tok-bi-flood";
+    assert.equal((await sb.post("/user/token", { uid: "bi-flood", token, device_flag: 0 })).status, 200, "token set");
+    const pings = Array.from({ length: MAX_PACKETS_BEFORE_CONNACK + 1 }, () => encodePing());
+    const flood = await stranger();
+    flood.write(Buffer.concat([connectFrame({ uid: "bi-flood", token }), ...pings]));
+    await assertKicked(flood, ReasonCode.RateLimit, "packets before CONNACK");
+    // Up to the limit they wait for the CONNACK and are then answered in order.
+    const fine = await stranger();
+    fine.write(Buffer.concat([connectFrame({ uid: "bi-flood", token }), ...pings.slice(1)]));
+    const pongs = () => fine.packets.filter((p) => p.type === PacketType.PONG).length;
+    await fine.waitFor("every PONG", () => (pongs() === MAX_PACKETS_BEFORE_CONNACK ? true : undefined));
+    assert.equal(fine.packets[0].type, PacketType.CONNACK, "CONNACK first");
     await stillChatting();
   });
 
