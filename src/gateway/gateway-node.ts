@@ -73,7 +73,7 @@ export class GatewayNode implements LocalNode {
    * of the login it targets (they travel on different Redis connections), find no session yet, and
    * must still apply when that login completes.
    */
-  private readonly recentKicks = new Map<string, { target: KickTarget; reasonCode: number; reason: string; at: number }>();
+  private readonly recentKicks = new Map<string, { exceptEpoch: number; reasonCode: number; reason: string; at: number }>();
   private listeners: Listener[] = [];
   private timers: NodeJS.Timeout[] = [];
   private readonly startedAt = Date.now();
@@ -166,12 +166,14 @@ export class GatewayNode implements LocalNode {
       onAuthenticated: (s, displaced) => {
         this.pending.delete(s);
         this.sessions.add(s);
+        // What this login displaced goes first, even if a newer login already overtook it: in a chain
+        // A <- B <- C, B must still kick A when C's kick of B arrived before B's presence answer.
+        if (displaced && displaced.connId !== s.connId) this.kickDisplaced(displaced);
         const kicked = this.recentKicks.get(kickKey(s.uid, s.deviceFlag));
-        if (kicked && s.epoch < kicked.target.exceptEpoch) {
+        if (kicked && s.epoch < kicked.exceptEpoch) {
           s.kick(kicked.reasonCode, kicked.reason);
           return;
         }
-        if (displaced && displaced.connId !== s.connId) this.kickDisplaced(displaced);
         this.reportOnline(s, true);
       },
       onClosed: (s) => this.forget(s),
@@ -225,8 +227,8 @@ export class GatewayNode implements LocalNode {
     const now = Date.now();
     const previous = this.recentKicks.get(key);
     this.recentKicks.delete(key); // re-inserted last: the map stays in time order for pruning
-    const exceptEpoch = Math.max(previous?.target.exceptEpoch ?? 0, target.exceptEpoch);
-    this.recentKicks.set(key, { target: { ...target, exceptEpoch }, reasonCode, reason, at: now });
+    const exceptEpoch = Math.max(previous?.exceptEpoch ?? 0, target.exceptEpoch);
+    this.recentKicks.set(key, { exceptEpoch, reasonCode, reason, at: now });
     for (const [k, v] of this.recentKicks) {
       if (now - v.at < RECENT_KICK_MS) break;
       this.recentKicks.delete(k);
