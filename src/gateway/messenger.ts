@@ -13,8 +13,6 @@ import { SYSTEM_UID, uidProblem } from "../util/validate.js";
 import { SendPipeline } from "./send-pipeline.js";
 import { SubscriberCache } from "./subscriber-cache.js";
 
-export { SYSTEM_UID };
-
 const DEFAULT_BROADCAST_ABOVE = 256;
 
 /** A send refused before storing: carries the WuKongIM reason code for SENDACK and an HTTP status. */

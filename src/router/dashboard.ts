@@ -5,6 +5,7 @@ import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { NodeDirectory } from "../cluster/node-directory.js";
 import type { SwitchboardMetrics } from "../metrics/metrics.js";
+import { InvalidArgumentError } from "../util/errors.js";
 
 /** How often the dashboard stream sends a snapshot. */
 export const DASHBOARD_INTERVAL_MS = 1_000;
@@ -66,7 +67,7 @@ export function dashboardRoutes(directory: NodeDirectory, metrics: SwitchboardMe
     try {
       rel = decodeURIComponent(c.req.path.slice("/web/".length)) || "index.html";
     } catch {
-      return c.json({ error: "bad_request", message: "the path is not valid URL encoding" }, 400);
+      throw new InvalidArgumentError("the path is not valid URL encoding");
     }
     const file = normalize(join(root, rel));
     if (!file.startsWith(root + sep)) return c.json({ error: "not_found", message: "no such file" }, 404);

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
-import { type Messenger, SYSTEM_UID, SendRejectedError } from "../gateway/messenger.js";
+import { type Messenger, SendRejectedError } from "../gateway/messenger.js";
 import { ChannelType } from "../store/channel-id.js";
 import { InvalidArgumentError } from "../util/errors.js";
-import { assertUid } from "../util/validate.js";
+import { SYSTEM_UID, assertUid } from "../util/validate.js";
 import { field, readObject } from "./body.js";
 import { parseHeader, parsePayload } from "./message-json.js";
 

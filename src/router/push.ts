@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import type { Presence } from "../cluster/presence.js";
-import { type Messenger, SYSTEM_UID } from "../gateway/messenger.js";
+import type { Messenger } from "../gateway/messenger.js";
 import { ChannelType } from "../store/channel-id.js";
 import { InvalidArgumentError, PayloadTooLargeError } from "../util/errors.js";
-import { assertUid } from "../util/validate.js";
+import { SYSTEM_UID, assertUid } from "../util/validate.js";
 
 /**
  * Seed 001's `POST /push/{uid}`: the request body, whatever it is, reaches the user on whichever
