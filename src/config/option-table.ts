@@ -172,6 +172,16 @@ export const OPTION_TABLE = [
     help: "PostgreSQL URL: message store shared by all nodes (default: SQLite in the data folder)",
   },
   {
+    key: "storeTimeoutMs",
+    flag: "store-timeout-ms",
+    env: "SWITCHBOARD_STORE_TIMEOUT_MS",
+    kind: "int",
+    default: 2000,
+    min: 100,
+    max: 60_000,
+    help: "Longest a send or read waits for the message store; past it (or while the store is unreachable) it fails with store_unavailable (HTTP 503, SENDACK SystemError)",
+  },
+  {
     key: "clusterName",
     flag: "cluster-name",
     env: "SWITCHBOARD_CLUSTER_NAME",

@@ -25,6 +25,7 @@ export interface ServeOptions {
   redisUrl: string | undefined;
   natsUrl: string | undefined;
   postgresUrl: string | undefined;
+  storeTimeoutMs: number;
   clusterName: string;
   webhookUrl: string | undefined;
   apiKey: string | undefined;

@@ -76,6 +76,8 @@ export interface MessengerOptions {
   metrics?: SwitchboardMetrics;
   /** Told about stored messages and offline recipients (optional). */
   webhook?: Webhook;
+  /** Longest a send waits to be stored before it fails with store_unavailable. Default 2000. */
+  storeTimeoutMs?: number;
 }
 
 /**
@@ -94,7 +96,12 @@ export class Messenger {
     this.logger = options.logger ?? silentLogger;
     this.metrics = options.metrics ?? new SwitchboardMetrics();
     this.webhook = options.webhook;
-    this.pipeline = new SendPipeline({ store: options.store, logger: this.logger, metrics: this.metrics });
+    this.pipeline = new SendPipeline({
+      store: options.store,
+      logger: this.logger,
+      metrics: this.metrics,
+      timeoutMs: options.storeTimeoutMs,
+    });
     this.subscribers = new SubscriberCache({ store: options.store });
   }
 

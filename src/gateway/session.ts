@@ -27,7 +27,7 @@ import {
 } from "../protocol/index.js";
 import { viewChannelId } from "../store/channel-id.js";
 import type { MessageStore, StoredMessage } from "../store/message-store.js";
-import { InvalidArgumentError } from "../util/errors.js";
+import { InvalidArgumentError, StoreUnavailableError } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
 import { uidProblem } from "../util/validate.js";
 import type { SessionHandle } from "./local-sessions.js";
@@ -160,6 +160,11 @@ export class Session implements SessionHandle {
       }
       this.state = "authenticating";
       this.connect(packet).catch((err) => {
+        if (err instanceof StoreUnavailableError) {
+          this.ctx.logger.warn({ connId: this.connId, reason: err.message }, "CONNECT refused: message store unavailable");
+          this.refuse(ReasonCode.SystemError, "message store unavailable");
+          return;
+        }
         this.ctx.logger.error({ err, connId: this.connId }, "CONNECT handling failed");
         this.refuse(ReasonCode.SystemError, "internal error");
       });
@@ -315,7 +320,9 @@ export class Session implements SessionHandle {
           this.sendAck(p, 0, 0, ReasonCode.PayloadDecodeError);
           return;
         }
-        this.ctx.logger.error({ err, uid: this.uid }, "storing a SEND failed");
+        // The store being down is the operator's news (logged once by StoreHealth), not a bug per send.
+        if (err instanceof StoreUnavailableError) this.ctx.logger.debug({ uid: this.uid, reason: err.message }, "SEND not stored");
+        else this.ctx.logger.error({ err, uid: this.uid }, "storing a SEND failed");
         this.sendAck(p, 0, 0, ReasonCode.SystemError);
       },
     );

@@ -103,8 +103,18 @@ export class SwitchboardMetrics {
     registers: [this.registry],
   });
 
-  constructor(options: { processMetrics?: boolean } = {}) {
+  constructor(options: { processMetrics?: boolean; storeAvailable?: () => boolean } = {}) {
     const sources = this.sources;
+    const storeAvailable = options.storeAvailable;
+    if (storeAvailable)
+      new Gauge({
+        name: "switchboard_store_available",
+        help: "1 while the message store serves calls, 0 while it is unreachable or failing (sends answer store_unavailable)",
+        registers: [this.registry],
+        collect() {
+          this.set(storeAvailable() ? 1 : 0);
+        },
+      });
     new Gauge({
       name: "switchboard_connections",
       help: "Open client connections by node and transport",

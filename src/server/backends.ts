@@ -15,10 +15,16 @@ import type { ServeOptions } from "../config/options.js";
 import { PostgresMessageStore } from "../store/message-store-postgres.js";
 import { SqliteMessageStore } from "../store/message-store-sqlite.js";
 import type { MessageStore } from "../store/message-store.js";
+import { sqliteUnavailable } from "../store/sqlite-errors.js";
+import { guardStore } from "../store/store-guard.js";
+import { StoreHealth } from "../store/store-health.js";
 import type { Logger } from "../util/logger.js";
 
 export interface Backends {
+  /** The message store behind its guard: bounded calls, store_unavailable when it cannot serve. */
   store: MessageStore;
+  /** Whether the store can serve now (for /health and metrics). */
+  storeHealth: StoreHealth;
   registry: NodeRegistry;
   presence: Presence;
   bus: MessageBus;
@@ -32,17 +38,35 @@ export interface Backends {
  * option: one code path for a cluster of one and a cluster of many.
  */
 export async function createBackends(options: ServeOptions, logger: Logger): Promise<Backends> {
-  let store: MessageStore;
+  let backend: MessageStore;
+  const storeName = options.postgresUrl ? "postgres" : "sqlite";
   if (options.postgresUrl) {
-    store = new PostgresMessageStore({
+    backend = new PostgresMessageStore({
       url: options.postgresUrl,
       schema: options.clusterName,
+      timeoutMs: options.storeTimeoutMs,
       logger: logger.child({ part: "store.postgres" }),
     });
   } else {
     mkdirSync(options.dataDir, { recursive: true });
-    store = new SqliteMessageStore({ path: join(options.dataDir, "switchboard.db"), logger: logger.child({ part: "store.sqlite" }) });
+    backend = new SqliteMessageStore({
+      path: join(options.dataDir, "switchboard.db"),
+      busyTimeoutMs: options.storeTimeoutMs,
+      logger: logger.child({ part: "store.sqlite" }),
+    });
   }
+  // The probe goes through the guard so that its outcome is reported like any other call's.
+  const storeHealth = new StoreHealth({
+    backend: storeName,
+    probe: () => store.ping(),
+    logger: logger.child({ part: `store.${storeName}` }),
+  });
+  const store: MessageStore = guardStore(backend, {
+    backend: storeName,
+    timeoutMs: options.storeTimeoutMs,
+    health: storeHealth,
+    classify: sqliteUnavailable,
+  });
   // One name keys everything a cluster shares, so several clusters can use the same servers.
   const prefix = options.clusterName;
   let registry: NodeRegistry;
@@ -61,8 +85,10 @@ export async function createBackends(options: ServeOptions, logger: Logger): Pro
     bus = new MemoryMessageBus({ hub });
   }
   await store.migrate();
+  storeHealth.start();
   return {
     store,
+    storeHealth,
     registry,
     presence,
     bus,
@@ -73,8 +99,9 @@ export async function createBackends(options: ServeOptions, logger: Logger): Pro
       bus: options.natsUrl ? "nats" : options.redisUrl ? "redis" : "memory",
     },
     async close() {
+      storeHealth.stop();
       await Promise.allSettled([bus.close(), registry.close(), presence.close()]);
-      await store.close();
+      await backend.close();
     },
   };
 }

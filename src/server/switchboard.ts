@@ -65,7 +65,7 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
       keyPath: options.tlsKey,
       hostnames: [options.externalHost, options.intranetHost],
     });
-    const metrics = new SwitchboardMetrics({ processMetrics: true });
+    const metrics = new SwitchboardMetrics({ processMetrics: true, storeAvailable: () => backends.storeHealth.available });
     const webhook = options.webhookUrl ? new Webhook({ url: options.webhookUrl, logger: logger.child({ part: "webhook" }) }) : undefined;
     if (webhook) cleanups.push(() => webhook.close());
     const messenger = new Messenger({
@@ -74,6 +74,7 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
       bus,
       mode: options.deliveryMode,
       broadcastAbove: options.broadcastAbove,
+      storeTimeoutMs: options.storeTimeoutMs,
       metrics,
       webhook,
       logger: logger.child({ part: "messenger" }),
@@ -96,7 +97,7 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
     const app = createRouterApp(
       [
         routeRoutes(assigner, options.routeBatchLimit),
-        nodeRoutes(directory, Date.now(), healthChecks),
+        nodeRoutes(directory, Date.now(), healthChecks, () => backends.storeHealth.status()),
         metricsRoutes(metrics),
         dashboardRoutes(directory, metrics),
         protectedRoutes(userRoutes(store, presence, messenger)),

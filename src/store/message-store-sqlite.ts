@@ -60,6 +60,11 @@ export interface SqliteMessageStoreOptions {
    * (one per append batch): durable against power loss, at the price of one fsync per batch.
    */
   synchronous?: "normal" | "full";
+  /**
+   * How long a write waits for another process's write lock before failing with SQLITE_BUSY
+   * (the wait blocks this thread). Default 5000.
+   */
+  busyTimeoutMs?: number;
   /** Checkpoint the WAL on a worker thread (default: yes for a file, see sqlite-checkpointer.ts). */
   backgroundCheckpoints?: boolean;
 }
@@ -97,7 +102,7 @@ export class SqliteMessageStore implements MessageStore {
     this.#db.pragma("journal_mode = WAL");
     this.#db.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
     // Another process holding the write lock (a CLI on the same file) is waited for, not failed.
-    this.#db.pragma("busy_timeout = 5000");
+    this.#db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
     // Checkpoints run on this thread inside the commit that crosses the threshold, and cost about
     // one page write per page touched since the last one: a 10,000-page (~40 MB) WAL coalesces the
     // hot index pages (~25% more appends/s than SQLite's 1,000) for a rarer, longer pause (tens of
@@ -212,6 +217,10 @@ export class SqliteMessageStore implements MessageStore {
     }
     s.idSet.run(lastId);
     return results;
+  }
+
+  async ping(): Promise<void> {
+    this.#s.probe.run(Date.now());
   }
 
   async allocateMessageId(): Promise<number> {

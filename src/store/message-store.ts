@@ -136,6 +136,11 @@ export interface MessageStore {
   /** Create or upgrade the schema; idempotent, runs on every start. */
   migrate(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * The cheapest call that proves the store can serve writes now: a round trip to PostgreSQL, a
+   * one-row write to SQLite. Rejects as the other calls would (UnavailableError when unreachable).
+   */
+  ping(): Promise<void>;
 
   /**
    * Store messages durably, in order, and return their ids only once committed. Each input gets
@@ -185,6 +190,22 @@ export interface MessageStore {
    */
   setAccountRoute(userId: string, nodeId: string | null): Promise<boolean>;
 }
+
+/**
+ * The calls that only read. A read that succeeds proves little about writes (a full or read-only
+ * disk still serves reads), so only writes and ping() tell the store's health it is serving again.
+ */
+export const STORE_READS: ReadonlySet<keyof MessageStore> = new Set<keyof MessageStore>([
+  "getMessages",
+  "getMessagesBySeq",
+  "maxSeq",
+  "getChannel",
+  "getSubscribers",
+  "isSubscriber",
+  "syncConversations",
+  "getToken",
+  "getAccounts",
+]);
 
 export interface Account {
   /** Decimal digits, unique (drawn from the message id counter). */

@@ -3,9 +3,10 @@
  * sqlite-schema.ts (read the comments there), inside one schema so deployments and tests can
  * share a database. Never edit a released step; add one.
  */
-import type postgres from "postgres";
+import type pg from "pg";
 import { ConfigError } from "../util/errors.js";
-import type { Migration } from "./store-common.js";
+import type { Logger } from "../util/logger.js";
+import { type Migration, pendingMigrations } from "./store-common.js";
 
 /** Postgres' identifier limit is 63 bytes; plain names only, so quoting is never ambiguous. */
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -91,15 +92,43 @@ export function postgresMigrations(schema: string): readonly Migration[] {
   ];
 }
 
-/** Schema-qualified table names, as identifiers for tagged queries. */
-export function tableRefs(sql: postgres.Sql, schema: string) {
+/**
+ * Brings `schema` to the latest step inside the caller's transaction, under an advisory lock so
+ * processes starting together migrate one after the other (CREATE SCHEMA IF NOT EXISTS races
+ * too). Statements get `timeoutMs` rather than the pool's bound: they may wait for that lock.
+ */
+export async function migratePostgres(tx: pg.ClientBase, schema: string, timeoutMs: number, log: Logger): Promise<void> {
+  checkSchemaName(schema);
+  const q = `"${schema}"`;
+  // node-postgres takes a per-query read timeout that its QueryConfig type does not declare.
+  const run = (text: string, values?: unknown[]) => tx.query({ text, values, query_timeout: timeoutMs } as pg.QueryConfig);
+  await run(`SET LOCAL statement_timeout = ${Math.trunc(timeoutMs)}`);
+  await run("SELECT pg_advisory_xact_lock(hashtext($1))", [`switchboard.migrate.${schema}`]);
+  await run(`CREATE SCHEMA IF NOT EXISTS ${q}`);
+  await run(
+    `CREATE TABLE IF NOT EXISTS ${q}.schema_version (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+  );
+  const { rows } = await run(`SELECT coalesce(max(version), 0)::int AS v FROM ${q}.schema_version`);
+  for (const m of pendingMigrations(postgresMigrations(schema), rows[0].v as number)) {
+    for (const statement of m.statements) await run(statement);
+    await run(`INSERT INTO ${q}.schema_version (version, name) VALUES ($1, $2)`, [m.version, m.name]);
+    log.info({ version: m.version, name: m.name }, "schema migrated");
+  }
+}
+
+/** Schema-qualified table names, quoted, to interpolate into statement text (the schema is checked). */
+export function tableRefs(schema: string) {
+  checkSchemaName(schema);
+  const t = (name: string) => `"${schema}"."${name}"`;
   return {
-    messages: sql(`${schema}.messages`),
-    channels: sql(`${schema}.channels`),
-    subscribers: sql(`${schema}.subscribers`),
-    conversations: sql(`${schema}.conversations`),
-    tokens: sql(`${schema}.tokens`),
-    accounts: sql(`${schema}.accounts`),
+    messages: t("messages"),
+    channels: t("channels"),
+    subscribers: t("subscribers"),
+    conversations: t("conversations"),
+    tokens: t("tokens"),
+    accounts: t("accounts"),
+    /** The id sequence, as a string literal for nextval(). */
+    ids: `'"${schema}".message_ids'`,
   };
 }
 

@@ -101,6 +101,8 @@ const SQL = {
   idGet: `SELECT value FROM counters WHERE name = 'message_id'`,
   idSet: `UPDATE counters SET value = ? WHERE name = 'message_id'`,
   idNext: `UPDATE counters SET value = value + 1 WHERE name = 'message_id' RETURNING value`,
+  // A real one-row write: a disk that is full or read-only fails it like it fails a send.
+  probe: `INSERT INTO counters (name, value) VALUES ('health_probe', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
   channelSeq: "SELECT last_seq FROM channels WHERE channel_id = ? AND channel_type = ?",
   channelInsert: "INSERT INTO channels (last_seq, channel_id, channel_type) VALUES (?, ?, ?)",
   channelUpdate: "UPDATE channels SET last_seq = ? WHERE channel_id = ? AND channel_type = ?",

@@ -55,6 +55,16 @@ export class UnavailableError extends SwitchboardError {
     super("unavailable", 503, message, options);
   }
 }
+/**
+ * The message store cannot serve right now (unreachable, timed out, disk full, read-only, locked).
+ * Nothing was stored by the failing call, or the caller cannot know: a send is never acknowledged
+ * on it, and a retry with the same client_msg_no is safe.
+ */
+export class StoreUnavailableError extends SwitchboardError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("store_unavailable", 503, message, options);
+  }
+}
 /** A configuration value that cannot work; thrown at startup before anything listens. */
 export class ConfigError extends SwitchboardError {
   constructor(message: string, options?: ErrorOptions) {

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
-import postgres from "postgres";
+import pg from "pg";
 import WebSocket from "ws";
 import { type ClientMessage, SwitchboardClient } from "../../src/client/node.js";
 import type { WebSocketConstructor } from "../../src/client/transport.js";
@@ -78,8 +78,9 @@ function restartScenario(kind: Broker): void {
       await Promise.all(nodes.map((n) => n.stop()));
       broker?.kill("SIGKILL");
       if (skip) return;
-      const sql = postgres(serviceUrls.postgres, { onnotice: () => {} });
-      await sql.unsafe(`DROP SCHEMA IF EXISTS "${clusterName}" CASCADE`);
+      const sql = new pg.Client({ connectionString: serviceUrls.postgres });
+      await sql.connect();
+      await sql.query(`DROP SCHEMA IF EXISTS "${clusterName}" CASCADE`);
       await sql.end();
     });
 

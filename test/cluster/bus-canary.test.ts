@@ -38,7 +38,7 @@ describe("bus canary", () => {
     }
   });
 
-  test("/health reports each node's bus check", async () => {
+  test("/health reports each node's bus check (and the store's)", async () => {
     const { startTestServer } = await import("../helpers/server.js");
     const sb = await startTestServer();
     try {
@@ -49,6 +49,7 @@ describe("bus canary", () => {
         [
           ["node-1 bus", true],
           ["node-2 bus", true],
+          ["store", true],
         ],
       );
     } finally {

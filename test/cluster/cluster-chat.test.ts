@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import postgres from "postgres";
+import pg from "pg";
 import { type NodeProcess, startNodeProcess, waitForNodes } from "../helpers/cluster-process.js";
 import { type SdkUser, connectSdkUser } from "../helpers/sdk-user.js";
 import { type ApiClient, type TestServer, startTestServer } from "../helpers/server.js";
@@ -135,8 +135,9 @@ for (const shape of processShapes) {
     after(async () => {
       await Promise.all(nodes.map((n) => n.stop()));
       if (skip) return;
-      const sql = postgres(serviceUrls.postgres, { onnotice: () => {} });
-      await sql.unsafe(`DROP SCHEMA IF EXISTS "${clusterName}" CASCADE`);
+      const sql = new pg.Client({ connectionString: serviceUrls.postgres });
+      await sql.connect();
+      await sql.query(`DROP SCHEMA IF EXISTS "${clusterName}" CASCADE`);
       await sql.end();
     });
 

@@ -218,6 +218,14 @@ export function messageStoreContract(name: string, factory: () => Promise<StoreU
         await assert.rejects(store.maxSeq("g1", G), UnavailableError);
         await assert.rejects(store.append([msg("alice", "g1", G)]), UnavailableError);
       });
+
+      it("ping answers while the store serves, and fails with UnavailableError once it is closed", async (store) => {
+        await store.ping();
+        await store.ping();
+        assert.equal(await store.maxSeq("g1", G), 0, "a ping stores no message");
+        await store.close();
+        await assert.rejects(store.ping(), UnavailableError);
+      });
     });
 
     describe("reads", () => {

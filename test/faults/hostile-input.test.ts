@@ -439,7 +439,9 @@ describe("fault: hostile input against a running server", { timeout: scaled(120_
     ];
     const figures: Record<string, number> = {};
     for (const [name, run, want] of cases) {
-      const status = await run();
+      const status = await run().catch((err: unknown) => {
+        throw new Error(`${name}: the request failed: ${String(err)} (${String((err as Error).cause)})`);
+      });
       figures[name.replace(/[^a-z0-9]+/gi, "_").toLowerCase()] = status;
       assert.equal(status, want, `${name}: ${want}`);
     }

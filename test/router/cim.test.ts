@@ -1,7 +1,7 @@
 /** Seed 003's CIM endpoints on SQLite and PostgreSQL, with CIM's field names, envelope and codes. */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import postgres from "postgres";
+import pg from "pg";
 import WebSocket from "ws";
 import type { ClientMessage } from "../../src/client/client.js";
 import { SwitchboardClient } from "../../src/client/node.js";
@@ -266,8 +266,9 @@ const skipPostgres = await skipUnless("postgres");
 describe("CIM API on PostgreSQL", { skip: skipPostgres, timeout: 60_000 }, () => {
   const schema = uniqueName("cim").toLowerCase();
   after(async () => {
-    const sql = postgres(serviceUrls.postgres, { onnotice: () => {} });
-    await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    const sql = new pg.Client({ connectionString: serviceUrls.postgres });
+    await sql.connect();
+    await sql.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     await sql.end();
   });
   cimScenarios(() => ({ postgresUrl: serviceUrls.postgres, clusterName: schema }));

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import postgres from "postgres";
+import pg from "pg";
 import type { ServeOptions } from "../../src/config/options.js";
 import { type TestServer, startTestServer } from "../helpers/server.js";
 import { serviceUrls, skipUnless, uniqueName } from "../helpers/services.js";
@@ -859,11 +859,11 @@ describe("messaging API on PostgreSQL", { skip: skipPostgres }, () => {
   // Registered after the scenarios' hooks, so it runs once their servers have stopped.
   after(async () => {
     if (schemas.length === 0) return;
-    const admin = postgres(serviceUrls.postgres, { max: 1, onnotice: () => {} });
+    const admin = new pg.Pool({ connectionString: serviceUrls.postgres, max: 1 });
     try {
-      for (const schema of schemas) await admin.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      for (const schema of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     } finally {
-      await admin.end({ timeout: 5 });
+      await admin.end();
     }
   });
 });

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import postgres from "postgres";
+import pg from "pg";
 import type { ServeOptions } from "../../src/config/options.js";
 import { type TestServer, startTestServer } from "../helpers/server.js";
 import { serviceUrls, skipUnless, uniqueName } from "../helpers/services.js";
@@ -258,11 +258,11 @@ describe("offline messages across a restart on PostgreSQL", { skip: skipPostgres
   offlineRestartScenario(() => ({ postgresUrl: serviceUrls.postgres, clusterName: schema }));
   // Registered after the scenario's hook, so it runs once its server has stopped.
   after(async () => {
-    const admin = postgres(serviceUrls.postgres, { max: 1, onnotice: () => {} });
+    const admin = new pg.Pool({ connectionString: serviceUrls.postgres, max: 1 });
     try {
-      await admin.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     } finally {
-      await admin.end({ timeout: 5 });
+      await admin.end();
     }
   });
 });

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import postgres from "postgres";
+import pg from "pg";
 import {
   LOOPBACK_ANY_PORTS,
   type NodeProcess,
@@ -179,9 +179,13 @@ export async function startCluster(
 
 /** Drops the PostgreSQL schema a cluster's store lived in. */
 export async function dropClusterSchema(clusterName: string): Promise<void> {
-  const sql = postgres(serviceUrls.postgres, { onnotice: () => {} });
-  await sql.unsafe(`DROP SCHEMA IF EXISTS "${clusterName}" CASCADE`);
-  await sql.end();
+  const sql = new pg.Client({ connectionString: serviceUrls.postgres });
+  await sql.connect();
+  try {
+    await sql.query(`DROP SCHEMA IF EXISTS "${clusterName}" CASCADE`);
+  } finally {
+    await sql.end();
+  }
 }
 
 /** A standalone `switchboard serve` process: SQLite in a temp folder, memory cluster backends. */
@@ -196,8 +200,13 @@ export interface ServeProcess extends ApiClient {
   stop(): Promise<void>;
 }
 
-export async function startServeProcess(extraArgs: string[] = [], o: { nodes?: number; timeoutMs?: number } = {}): Promise<ServeProcess> {
-  const dataDir = mkdtempSync(join(tmpdir(), "switchboard-fault-"));
+/** `o.dataDir`: a data folder the caller made (and removes); by default a temp folder removed on stop. */
+export async function startServeProcess(
+  extraArgs: string[] = [],
+  o: { nodes?: number; timeoutMs?: number; dataDir?: string } = {},
+): Promise<ServeProcess> {
+  const ownDir = o.dataDir === undefined;
+  const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), "switchboard-fault-"));
   const args = [
     "--import",
     "tsx",
@@ -245,7 +254,7 @@ export async function startServeProcess(extraArgs: string[] = [], o: { nodes?: n
     addresses = await started;
   } catch (err) {
     child.kill("SIGKILL");
-    rmSync(dataDir, { recursive: true, force: true });
+    if (ownDir) rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
   return {
@@ -261,7 +270,7 @@ export async function startServeProcess(extraArgs: string[] = [], o: { nodes?: n
       const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
       await exited;
       clearTimeout(timer);
-      rmSync(dataDir, { recursive: true, force: true });
+      if (ownDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
