@@ -67,7 +67,7 @@ function targets(r: R): string {
     const n = r.clusterConnections.connections;
     rows.push(`| 100k connections held | ${n} on ${r.clusterConnections.processes} processes | ${met(n >= 100_000)} |`);
   }
-  return ["| target (issue 8) | measured | |", "|---|---|---|", ...rows].join("\n");
+  return ["| target | measured | |", "|---|---|---|", ...rows].join("\n");
 }
 
 function chart(p2p: R): string {
@@ -170,7 +170,7 @@ export function writeReport(r: R): void {
   const md = `# Benchmarks
 
 Switchboard side by side with **Socket.IO 4 + @socket.io/redis-adapter (sharded)** and a **plain \`ws\` + Redis
-pub/sub broadcast** baseline (seed 001 option 1), on the same workloads in the same run, on this machine.
+pub/sub broadcast** baseline (every node gets every message), on the same workloads in the same run, on this machine.
 Numbers are from \`${r.command}\`, ${r.startedAt}.
 
 Machine: ${r.machine?.cpus} cores (${r.machine?.model}), ${r.machine?.memGb} GiB, Node ${r.machine?.node}, kernel ${r.machine?.kernel}.

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The fault suite at full size (issue 9): every test/faults/*.test.ts with FAULT_SCALE=full, one file
+// The fault suite at full size: every test/faults/*.test.ts with FAULT_SCALE=full, one file
 // at a time (they load the machine), then the protocol property fuzz at FUZZ_RUNS=350000 (3 properties,
 // so ≥ 1.05M inputs of one or more frames each). Prints each scenario's figures as a table at the end
 // and keeps them in test-artifacts/faults-<scale>.jsonl.

@@ -3,10 +3,11 @@
  * workload drives Switchboard (WuKongIM protocol over TCP, our codec, plaintext sessions), Socket.IO
  * and the ws + Redis baseline.
  */
-import net from "node:net";
 import { io as socketIo } from "socket.io-client";
 import WebSocket from "ws";
-import { FrameDecoder, PacketType, encodePacket, encodeRecvack, recvackFor } from "../../src/protocol/index.js";
+import { PacketType, ReasonCode, encodePing, encodeRecvack, encodeSend, recvackFor } from "../../src/protocol/index.js";
+import { sendPacket } from "../../test/helpers/wk/packets.js";
+import { Wire } from "../../test/helpers/wk/wire.js";
 
 export type SystemName = "switchboard" | "socketio" | "ws-redis";
 
@@ -31,100 +32,61 @@ export interface ConnectOptions {
 }
 
 const VERSION = 4;
-const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-function switchboardConn(o: ConnectOptions): Promise<BenchConn> {
-  const [host, port] = o.addr.split(":");
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port: Number(port), localAddress: o.localAddress });
-    socket.setNoDelay(true);
-    const decoder = new FrameDecoder({ version: VERSION });
-    let handler: (data: string) => void = () => {};
-    let acks = 0;
-    let seq = 0;
-    let connected = false;
-    const pending: Uint8Array[] = [];
-    let scheduled = false;
-    // Cork: frames written in one tick leave in one write.
-    const write = (frame: Uint8Array) => {
-      pending.push(frame);
-      if (scheduled) return;
-      scheduled = true;
-      setImmediate(() => {
-        scheduled = false;
-        socket.write(pending.length === 1 ? pending[0] : Buffer.concat(pending));
-        pending.length = 0;
-      });
-    };
-    const conn: BenchConn = {
-      send: (to, data) => write(sendFrame(to, 1, data)),
-      sendGroup: (room, data) => write(sendFrame(room, 2, data)),
-      join: () => {},
-      ping: () => write(encodePacket({ type: PacketType.PING }, VERSION)),
-      onMessage: (cb) => {
-        handler = cb;
-      },
-      acks: () => acks,
-      close: () => socket.destroy(),
-    };
-    const sendFrame = (channelId: string, channelType: number, data: string) =>
-      encodePacket(
-        {
-          type: PacketType.SEND,
-          dup: false,
-          syncOnce: false,
-          redDot: false,
-          noPersist: false,
-          setting: 0,
-          clientSeq: ++seq,
-          clientMsgNo: `${o.uid}-${seq}`,
-          channelId,
-          channelType,
-          expire: 0,
-          msgKey: "",
-          payload: enc.encode(data),
-        },
-        VERSION,
-      );
-    socket.on("data", (chunk) => {
-      for (const p of decoder.push(chunk)) {
-        if (p.type === PacketType.CONNACK) {
-          if (p.reasonCode !== 1) return reject(new Error(`CONNACK ${p.reasonCode}`));
-          connected = true;
-          resolve(conn);
-        } else if (p.type === PacketType.RECV) {
-          write(encodeRecvack(recvackFor(p), VERSION));
-          handler(dec.decode(p.payload));
-        } else if (p.type === PacketType.SENDACK) {
-          if (p.reasonCode === 1) acks++;
-        }
-      }
+async function switchboardConn(o: ConnectOptions): Promise<BenchConn> {
+  // Packets are not kept: a load run receives far too many.
+  const wire = await Wire.open(o.addr, { localAddress: o.localAddress, version: VERSION, keepPackets: false });
+  let handler: (data: string) => void = () => {};
+  let acks = 0;
+  let seq = 0;
+  const pending: Uint8Array[] = [];
+  let scheduled = false;
+  // Cork: frames written in one tick leave in one write.
+  const write = (frame: Uint8Array) => {
+    pending.push(frame);
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      wire.write(pending.length === 1 ? pending[0] : Buffer.concat(pending));
+      pending.length = 0;
     });
-    socket.on("error", (err) => {
-      if (!connected) reject(err);
-    });
-    socket.on("close", () => {
-      if (!connected) reject(new Error("closed before CONNACK"));
-    });
-    socket.on("connect", () =>
-      socket.write(
-        encodePacket(
-          {
-            type: PacketType.CONNECT,
-            version: VERSION,
-            deviceFlag: 0,
-            deviceId: o.uid,
-            uid: o.uid,
-            token: "",
-            clientTimestamp: Date.now(),
-            clientKey: "",
-          },
-          VERSION,
-        ),
-      ),
+  };
+  const sendFrame = (channelId: string, channelType: number, data: string) =>
+    encodeSend(
+      sendPacket({ redDot: false, clientSeq: ++seq, clientMsgNo: `${o.uid}-${seq}`, channelId, channelType, payload: wire.encrypt(data) }),
+      VERSION,
     );
-  });
+  wire.onPacket = (p) => {
+    if (p.type === PacketType.RECV) {
+      write(encodeRecvack(recvackFor(p), VERSION));
+      handler(dec.decode(p.payload));
+    } else if (p.type === PacketType.SENDACK && p.reasonCode === ReasonCode.Success) acks++;
+  };
+  // A plaintext session: the load measures the server, not AES in the clients. The deadline is
+  // generous: thousands of clients connect at once on a loaded machine.
+  const connack = await wire
+    .handshake({ uid: o.uid, deviceId: o.uid, version: VERSION, plaintext: true, timeoutMs: 120_000 })
+    .catch((err) => {
+      wire.close();
+      throw err;
+    });
+  if (connack.reasonCode !== ReasonCode.Success) {
+    wire.close();
+    throw new Error(`CONNACK ${connack.reasonCode}`);
+  }
+  return {
+    send: (to, data) => write(sendFrame(to, 1, data)),
+    sendGroup: (room, data) => write(sendFrame(room, 2, data)),
+    join: () => {},
+    ping: () => write(encodePing()),
+    onMessage: (cb) => {
+      handler = cb;
+    },
+    acks: () => acks,
+    close: () => wire.close(),
+  };
 }
 
 function socketIoConn(o: ConnectOptions): Promise<BenchConn> {

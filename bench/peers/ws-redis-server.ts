@@ -1,4 +1,4 @@
-// Baseline: plain `ws` + Redis pub/sub broadcast (seed 001 option 1). Every message is published
+// Baseline: plain `ws` + Redis pub/sub broadcast. Every message is published
 // to one channel; every node receives all of them and delivers to the sockets it holds.
 import { Redis } from "ioredis";
 import { type WebSocket, WebSocketServer } from "ws";

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { optionsHelp, resolveOptions } from "../config/options.js";
 import type { ResolvedApiKey } from "../server/api-key.js";
 import { startSwitchboard } from "../server/switchboard.js";
-import { ConfigError } from "../util/errors.js";
+import { ConfigError, SwitchboardError } from "../util/errors.js";
 import { createLogger } from "../util/logger.js";
+import { packageRoot } from "../util/package-root.js";
 import { chat } from "./chat.js";
 
 const USAGE = `switchboard — an IM gateway cluster speaking WuKongIM's protocol
@@ -20,13 +22,10 @@ Options of serve (flags > env > --config file > defaults):
 `;
 
 function version(): string {
-  // The package root is two folders up from src/cli/main.ts (tsx, `npm run dev`) and three from dist/src/cli/main.js.
-  for (const path of ["../../package.json", "../../../package.json"]) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), "utf8")) as { name?: string; version: string };
-      if (pkg.name === "switchboard") return pkg.version;
-    } catch {}
-  }
+  try {
+    const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { name?: string; version: string };
+    if (pkg.name === "switchboard") return pkg.version;
+  } catch {}
   return "unknown";
 }
 
@@ -96,11 +95,12 @@ async function main(): Promise<void> {
   }
 }
 
+// Every start failure (a setting, a port in use, a store or broker that cannot be reached) is one
+// sentence and exit code 2; DEBUG=switchboard adds the stack.
 main().catch((err) => {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`switchboard: ${err.message}\n`);
-    process.exit(2);
-  }
-  process.stderr.write(`switchboard: failed to start: ${(err as Error).stack ?? err}\n`);
-  process.exit(1);
+  const known = err instanceof SwitchboardError;
+  const sentence = known ? err.message : `failed to start: ${(err as Error)?.message ?? String(err)}`;
+  process.stderr.write(`switchboard: ${sentence}\n`);
+  if (process.env.DEBUG?.includes("switchboard")) process.stderr.write(`${(err as Error)?.stack ?? err}\n`);
+  process.exit(2);
 });

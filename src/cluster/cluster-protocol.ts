@@ -12,13 +12,15 @@
  * Decoding never reads past the frame and throws ClusterProtocolError on anything malformed.
  */
 import { isUtf8 } from "node:buffer";
+import { asBuffer } from "../protocol/bytes.js";
+import { messageHeaderBits, messageHeaderFromBits } from "../protocol/header.js";
 import type { StoredMessage } from "../store/message-store.js";
 import { SwitchboardError } from "../util/errors.js";
 
 export const CLUSTER_PROTOCOL_VERSION = 1;
 
 /**
- * A stored message for local sessions of `uids` on the receiving node (seed 002: one frame per
+ * A stored message for local sessions of `uids` on the receiving node (one frame per
  * target node carrying all its uids). With `all`, the frame was broadcast to every node and
  * `uids` is the full recipient list: each node delivers to whichever of them it holds.
  */
@@ -51,7 +53,7 @@ export type ClusterMessage = DeliverMessage | KickMessage | CanaryMessage;
 
 export class ClusterProtocolError extends SwitchboardError {
   constructor(message: string) {
-    super("bad_cluster_frame", 400, message);
+    super("bad_cluster_frame", message);
   }
 }
 
@@ -59,12 +61,12 @@ const TYPE_DELIVER = 1;
 const TYPE_KICK = 2;
 const TYPE_CANARY = 3;
 
-const F_NO_PERSIST = 1;
-const F_RED_DOT = 2;
-const F_SYNC_ONCE = 4;
+// Deliver flags: the message header's bits as on the wire (1, 2, 4; protocol/header.ts), then
+// this frame's own. Bit 8 is DUP on the wire, but a stored message has no DUP, so it is free here.
+const F_HEADER = messageHeaderBits({ noPersist: true, redDot: true, syncOnce: true });
 const F_ALL = 8;
 const F_SKIP_NODES = 16;
-const KNOWN_FLAGS = F_NO_PERSIST | F_RED_DOT | F_SYNC_ONCE | F_ALL | F_SKIP_NODES;
+const KNOWN_FLAGS = F_HEADER | F_ALL | F_SKIP_NODES;
 
 /** A deliver frame for a stored message. */
 export function deliverMessage(message: StoredMessage, uids: string[], extra: { all?: true; skipNodes?: string[] } = {}): DeliverMessage {
@@ -80,10 +82,7 @@ export function encodeClusterMessage(msg: ClusterMessage): Buffer {
   switch (msg.type) {
     case "deliver": {
       w.u8(TYPE_DELIVER);
-      let flags = 0;
-      if (msg.header.noPersist) flags |= F_NO_PERSIST;
-      if (msg.header.redDot) flags |= F_RED_DOT;
-      if (msg.header.syncOnce) flags |= F_SYNC_ONCE;
+      let flags = messageHeaderBits(msg.header);
       if (msg.all) flags |= F_ALL;
       if (msg.skipNodes && msg.skipNodes.length > 0) flags |= F_SKIP_NODES;
       w.u8(flags);
@@ -142,7 +141,7 @@ export function decodeClusterMessage(frame: Uint8Array): ClusterMessage {
       fromUid,
       channelId,
       channelType,
-      header: { noPersist: (flags & F_NO_PERSIST) !== 0, redDot: (flags & F_RED_DOT) !== 0, syncOnce: (flags & F_SYNC_ONCE) !== 0 },
+      header: messageHeaderFromBits(flags),
       setting,
       expire,
       topic,
@@ -224,7 +223,7 @@ class Reader {
 
   constructor(frame: Uint8Array) {
     if (!(frame instanceof Uint8Array)) throw new ClusterProtocolError("a cluster frame must be bytes");
-    this.buf = Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+    this.buf = asBuffer(frame);
   }
 
   private need(n: number, what: string): void {

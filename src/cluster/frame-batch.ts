@@ -2,8 +2,8 @@
  * Coalescing of bus frames, shared by every MessageBus backend so that backends only move bytes.
  *
  * Sender: frames published in the same event-loop tick to the same target (a channel or subject)
- * are concatenated into one message, each frame length-prefixed (u32 BE length + bytes, as in
- * seed 002: no sticky packets). Receiver: a message is split back into frames, in order.
+ * are concatenated into one message, each frame length-prefixed (u32 BE length + bytes, so
+ * frames never run together). Receiver: a message is split back into frames, in order.
  *
  * A message starts with one kind byte:
  *   BATCH     0x01, then records: (u32 BE length, bytes)*
@@ -13,6 +13,7 @@
  * target, so fragments arrive in order and the receiver reassembles them.
  */
 import { randomInt } from "node:crypto";
+import { asBuffer } from "../protocol/bytes.js";
 import { SwitchboardError } from "../util/errors.js";
 
 /** Largest message a backend publishes (NATS' default max_payload); larger frames are fragmented. */
@@ -34,7 +35,7 @@ const MIN_MESSAGE_BYTES = 64;
 /** A bus message that cannot be split into frames. */
 export class FrameBatchError extends SwitchboardError {
   constructor(message: string) {
-    super("bad_bus_message", 400, message);
+    super("bad_bus_message", message);
   }
 }
 
@@ -282,8 +283,4 @@ export class FrameSplitter {
       if (id !== current) this.drop(id, partial);
     }
   }
-}
-
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

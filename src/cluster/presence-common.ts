@@ -1,12 +1,14 @@
 /** Argument checks shared by the Presence backends, so both refuse the same input. */
 import { InvalidArgumentError } from "../util/errors.js";
+import { assertUidShape } from "../util/validate.js";
 import type { PresenceBinding } from "./presence.js";
 
 /** Most uids one lookup() may ask for (a group fan-out is split by the caller beyond this). */
 export const MAX_LOOKUP_UIDS = 100_000;
 
+/** The edge's uid rule (util/validate.ts), system uid allowed: messages from it look it up. */
 export function checkUid(uid: unknown): string {
-  if (typeof uid !== "string" || uid.length === 0) throw new InvalidArgumentError("uid must be a non-empty string");
+  assertUidShape(uid);
   return uid;
 }
 

@@ -1,13 +1,16 @@
 import type { MessageBus } from "../cluster/message-bus.js";
 import type { NodeInfo, NodeRegistry } from "../cluster/node-registry.js";
 import type { Presence, PresenceBinding } from "../cluster/presence.js";
+import type { KickTarget, LocalNode, Messenger } from "../messaging/messenger.js";
+import type { SwitchboardMetrics } from "../metrics/metrics.js";
 import { ReasonCode } from "../protocol/constants.js";
-import type { MessageStore, StoredMessage } from "../store/message-store.js";
+import type { StoredMessage, TokenStore } from "../store/message-store.js";
 import type { Logger } from "../util/logger.js";
 import { LocalSessions } from "./local-sessions.js";
-import type { KickTarget, LocalNode, Messenger } from "./messenger.js";
 import { Session, type SessionLimits } from "./session.js";
-import { type Connection, type Listener, listenTcp, listenWs, listenWss } from "./transport.js";
+import { listenTcp } from "./transport-tcp.js";
+import { listenWs, listenWss } from "./transport-ws.js";
+import type { Connection, Listener } from "./transport.js";
 
 /** How often a node re-announces itself (with its load) to the registry. */
 export const NODE_HEARTBEAT_MS = 2_000;
@@ -37,12 +40,21 @@ export interface GatewayNodeOptions {
   tls: { cert: string | Buffer; key: string | Buffer };
   limits: SessionLimits & { maxWriteBufferBytes: number; maxConnections: number; idleTimeoutMs: number };
   allowedOrigins: string[];
-  store: MessageStore;
+  /** Where CONNECT tokens are checked. */
+  tokens: TokenStore;
   presence: Presence;
   registry: NodeRegistry;
   bus: MessageBus;
   messenger: Messenger;
+  metrics: SwitchboardMetrics;
+  /** Told when a user's session opens or closes here (the user.onlinestatus webhook). */
+  onlineObserver?: OnlineStatusObserver;
   logger: Logger;
+}
+
+/** Told when a session opens or closes, with the user's session counts on this node. */
+export interface OnlineStatusObserver {
+  userOnlineStatus(uid: string, deviceFlag: number, online: boolean, connId: string, deviceOnline: number, totalOnline: number): void;
 }
 
 /** A stable 32-bit number for a node id (CONNACK's node_id is numeric). */
@@ -131,7 +143,7 @@ export class GatewayNode implements LocalNode {
       throw err;
     }
     o.messenger.addLocalNode(this);
-    o.messenger.metrics.addConnectionSource(this);
+    o.metrics.addConnectionSource(this);
     await o.registry.announce(this.info(), NODE_TTL_MS);
     this.every(NODE_HEARTBEAT_MS, () => o.registry.announce(this.info(), NODE_TTL_MS));
     this.every(PRESENCE_REFRESH_MS, () => o.presence.refresh(this.id, this.bindings(), PRESENCE_TTL_MS));
@@ -158,9 +170,10 @@ export class GatewayNode implements LocalNode {
       nodeId: this.id,
       nodeNumber: nodeNumber(this.id),
       limits: this.options.limits,
-      store: this.options.store,
+      tokens: this.options.tokens,
       presence: this.options.presence,
       messenger: this.options.messenger,
+      metrics: this.options.metrics,
       presenceTtlMs: PRESENCE_TTL_MS,
       logger: this.logger,
       onAuthenticated: (s, displaced) => {
@@ -201,11 +214,11 @@ export class GatewayNode implements LocalNode {
 
   /** user.onlinestatus webhook, with this node's device and total session counts for the user. */
   private reportOnline(s: Session, online: boolean): void {
-    const webhook = this.options.messenger.webhook;
-    if (!webhook) return;
+    const observer = this.options.onlineObserver;
+    if (!observer) return;
     const all = this.sessions.of(s.uid);
     const sameDevice = all.filter((x) => x.deviceFlag === s.deviceFlag).length;
-    webhook.userOnlineStatus(s.uid, s.deviceFlag, online, s.connId, sameDevice, all.length);
+    observer.userOnlineStatus(s.uid, s.deviceFlag, online, s.connId, sameDevice, all.length);
   }
 
   /** A newer login of the same (uid, device) displaced an older one: kick it wherever it is. */
@@ -274,7 +287,7 @@ export class GatewayNode implements LocalNode {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     this.options.messenger.removeLocalNode(this.id);
-    this.options.messenger.metrics.removeConnectionSource(this);
+    this.options.metrics.removeConnectionSource(this);
     await this.options.registry.withdraw(this.id).catch((err) => this.logger.warn({ err }, "registry withdraw failed"));
     await Promise.all(this.listeners.map((l) => l.close()));
     await this.options.presence.removeNode(this.id).catch((err) => this.logger.warn({ err }, "presence cleanup failed"));

@@ -1,9 +1,9 @@
 import type { Presence, PresenceBinding } from "../cluster/presence.js";
-import { reasonName } from "../metrics/metrics.js";
+import { type Messenger, SendRejectedError } from "../messaging/messenger.js";
+import { type SwitchboardMetrics, reasonName } from "../metrics/metrics.js";
 import {
   type ConnectPacket,
   type CryptoSession,
-  DeviceFlag,
   FrameDecoder,
   LATEST_VERSION,
   MIN_VERSION,
@@ -26,12 +26,11 @@ import {
   sendMsgKey,
 } from "../protocol/index.js";
 import { viewChannelId } from "../store/channel-id.js";
-import type { MessageStore, StoredMessage } from "../store/message-store.js";
-import { InvalidArgumentError, StoreUnavailableError } from "../util/errors.js";
+import type { StoredMessage, TokenStore } from "../store/message-store.js";
+import { InvalidArgumentError, StoreUnavailableError, reasonCodeOf } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
 import { uidProblem } from "../util/validate.js";
 import type { SessionHandle } from "./local-sessions.js";
-import { type Messenger, SendRejectedError } from "./messenger.js";
 import { TokenBucket } from "./rate-limit.js";
 import { RecvTracker } from "./recv-tracker.js";
 import type { Connection } from "./transport.js";
@@ -63,9 +62,10 @@ export interface SessionContext {
   /** node_id sent in CONNACK (v4+): a number derived from the node's id. */
   nodeNumber: number;
   limits: SessionLimits;
-  store: MessageStore;
+  tokens: TokenStore;
   presence: Presence;
   messenger: Messenger;
+  metrics: SwitchboardMetrics;
   presenceTtlMs: number;
   logger: Logger;
   /** The session authenticated: index it, and kick whatever it displaced. */
@@ -125,10 +125,6 @@ export class Session implements SessionHandle {
     return this.state === "closed";
   }
 
-  get isAuthenticated(): boolean {
-    return this.state === "open";
-  }
-
   onData(chunk: Uint8Array): void {
     if (this.state === "closed") return;
     this.lastActivity = Date.now();
@@ -178,7 +174,7 @@ export class Session implements SessionHandle {
         this.onSend(packet);
         return;
       case PacketType.RECVACK:
-        if (this.recvs.ack(packet.messageId)) this.ctx.messenger.metrics.recvAcks.inc();
+        if (this.recvs.ack(packet.messageId)) this.ctx.metrics.recvAcks.inc();
         return;
       case PacketType.SUB:
         // Channel subscriptions are not part of this product: answer so the SDK does not wait.
@@ -222,7 +218,7 @@ export class Session implements SessionHandle {
     if (problem) return this.refuse(ReasonCode.AuthFail, `uid ${problem}`);
     if (!p.clientKey && !this.ctx.limits.allowPlaintext) return this.refuse(ReasonCode.ClientKeyIsEmpty, "client_key is empty");
     if (this.ctx.limits.tokenAuth) {
-      const record = await this.ctx.store.getToken(p.uid, p.deviceFlag);
+      const record = await this.ctx.tokens.getToken(p.uid, p.deviceFlag);
       if (!record || record.token !== p.token) return this.refuse(ReasonCode.AuthFail, "token does not match");
     }
     try {
@@ -310,20 +306,19 @@ export class Session implements SessionHandle {
     committed.then(
       ({ result }) => this.sendAck(p, result.messageId, result.messageSeq, ReasonCode.Success),
       (err) => {
+        // The reason comes from the one error table: a refused send its own reason, a field the
+        // store cannot keep PayloadDecodeError, a store that cannot serve SystemError.
         if (err instanceof SendRejectedError) {
-          this.sendAck(p, 0, 0, err.reasonCode);
-          return;
-        }
-        if (err instanceof InvalidArgumentError) {
-          // A field the store cannot keep (NUL, overlong client_msg_no): the client's fault, not ours.
+          // Expected: not a member, banned, no such group.
+        } else if (err instanceof InvalidArgumentError) {
           this.ctx.logger.info({ uid: this.uid, reason: err.message }, "SEND refused: malformed field");
-          this.sendAck(p, 0, 0, ReasonCode.PayloadDecodeError);
-          return;
+        } else if (err instanceof StoreUnavailableError) {
+          // The operator's news (logged once by StoreHealth), not a bug per send.
+          this.ctx.logger.debug({ uid: this.uid, reason: err.message }, "SEND not stored");
+        } else {
+          this.ctx.logger.error({ err, uid: this.uid }, "storing a SEND failed");
         }
-        // The store being down is the operator's news (logged once by StoreHealth), not a bug per send.
-        if (err instanceof StoreUnavailableError) this.ctx.logger.debug({ uid: this.uid, reason: err.message }, "SEND not stored");
-        else this.ctx.logger.error({ err, uid: this.uid }, "storing a SEND failed");
-        this.sendAck(p, 0, 0, ReasonCode.SystemError);
+        this.sendAck(p, 0, 0, reasonCodeOf(err));
       },
     );
   }
@@ -352,7 +347,7 @@ export class Session implements SessionHandle {
     const frame = cached ?? this.buildRecv(message, own, channelId);
     if (key !== undefined && !cached) shared!.set(key, frame);
     if (!this.conn.write(frame)) return;
-    this.ctx.messenger.metrics.messagesOut.inc({ node: this.ctx.nodeId });
+    this.ctx.metrics.messagesOut.inc({ node: this.ctx.nodeId });
     this.recvs.track(message.messageId, frame, Date.now());
   }
 
@@ -388,7 +383,7 @@ export class Session implements SessionHandle {
     if (this.state !== "open" || this.recvs.size === 0) return;
     const frames = this.recvs.due(now);
     if (frames.length === 0) return;
-    this.ctx.messenger.metrics.recvResends.inc(frames.length);
+    this.ctx.metrics.recvResends.inc(frames.length);
     this.conn.writeMany(frames);
   }
 
@@ -422,7 +417,7 @@ export class Session implements SessionHandle {
   fail(reasonCode: number, reason: string): void {
     if (this.state === "closed") return;
     this.ctx.logger.info({ uid: this.uid || undefined, connId: this.connId, reasonCode, reason }, "disconnecting client");
-    this.ctx.messenger.metrics.disconnects.inc({ reason: reasonName(reasonCode) });
+    this.ctx.metrics.disconnects.inc({ reason: reasonName(reasonCode) });
     this.conn.write(encodeDisconnect({ type: PacketType.DISCONNECT, reasonCode, reason }, this.version));
     this.close(reason);
   }
@@ -443,5 +438,3 @@ export class Session implements SessionHandle {
     if (wasOpen) this.ctx.onClosed(this);
   }
 }
-
-export { DeviceFlag };

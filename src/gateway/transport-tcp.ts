@@ -7,7 +7,7 @@ import {
   bindServer,
   closeServer,
   resolveListenerOptions,
-} from "./listen.js";
+} from "./transport-base.js";
 import type { Listener, ListenerOptions } from "./transport.js";
 
 class TcpConnection extends BaseConnection {

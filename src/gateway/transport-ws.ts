@@ -24,7 +24,7 @@ import {
   bindServer,
   closeServer,
   resolveListenerOptions,
-} from "./listen.js";
+} from "./transport-base.js";
 import type { Listener, ListenerOptions, TransportKind } from "./transport.js";
 
 /** Browsers send ~15 headers on an upgrade; a request that reaches this many is refused, not truncated. */

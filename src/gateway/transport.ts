@@ -79,14 +79,3 @@ export interface ListenerOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   logger?: Logger;
 }
-
-export {
-  CLOSE_GRACE_MS,
-  DEFAULT_MAX_FRAME_BYTES,
-  DEFAULT_MAX_WRITE_BUFFER_BYTES,
-  ListenError,
-  SHUTDOWN_REASON,
-  SLOW_CONSUMER_REASON,
-} from "./listen.js";
-export { listenTcp } from "./transport-tcp.js";
-export { listenWs, listenWss } from "./transport-ws.js";

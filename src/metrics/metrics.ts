@@ -84,12 +84,6 @@ export class SwitchboardMetrics {
     labelNames: ["direction", "kind"] as const,
     registers: [this.registry],
   });
-  readonly busPublishLatency = new Histogram({
-    name: "switchboard_bus_publish_seconds",
-    help: "Time from handing frames to the bus until they have left (flush)",
-    buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
-    registers: [this.registry],
-  });
   readonly httpRequests = new Counter({
     name: "switchboard_http_requests_total",
     help: "Router API requests by route and status",

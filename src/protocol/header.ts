@@ -20,22 +20,31 @@ export function toReader(body: BodySource): Reader {
   return body instanceof Reader ? body : new Reader(body);
 }
 
-export function flagBits(p: HeaderFlags): number {
-  return (
-    (p.dup ? HeaderFlag.DUP : 0) |
-    (p.syncOnce ? HeaderFlag.SyncOnce : 0) |
-    (p.redDot ? HeaderFlag.RedDot : 0) |
-    (p.noPersist ? HeaderFlag.NoPersist : 0)
-  );
+/** The flags a message keeps once sent (DUP only marks one transmission). */
+export type MessageHeaderFlags = Omit<HeaderFlags, "dup">;
+
+/**
+ * A message's flags as the wire's bits. Stored rows and cluster frames keep these same bits, so
+ * this pair is the one place they are packed; changing a bit breaks stored data and mixed clusters.
+ */
+export function messageHeaderBits(h: MessageHeaderFlags): number {
+  return (h.syncOnce ? HeaderFlag.SyncOnce : 0) | (h.redDot ? HeaderFlag.RedDot : 0) | (h.noPersist ? HeaderFlag.NoPersist : 0);
 }
 
-export function flagsFromBits(bits: number): HeaderFlags {
+export function messageHeaderFromBits(bits: number): MessageHeaderFlags {
   return {
-    dup: (bits & HeaderFlag.DUP) !== 0,
     syncOnce: (bits & HeaderFlag.SyncOnce) !== 0,
     redDot: (bits & HeaderFlag.RedDot) !== 0,
     noPersist: (bits & HeaderFlag.NoPersist) !== 0,
   };
+}
+
+export function flagBits(p: HeaderFlags): number {
+  return (p.dup ? HeaderFlag.DUP : 0) | messageHeaderBits(p);
+}
+
+export function flagsFromBits(bits: number): HeaderFlags {
+  return { dup: (bits & HeaderFlag.DUP) !== 0, ...messageHeaderFromBits(bits) };
 }
 
 /** A Writer sized for the whole frame, with the fixed header and length already written. */

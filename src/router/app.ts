@@ -25,22 +25,25 @@ export function createRouterApp(modules: Hono[], logger: Logger, metrics?: Switc
       },
     }),
   );
-  for (const module of modules) app.route("/", module);
-
+  // A known path with the wrong method is a 405 with Allow, thrown inside the module that owns the
+  // path, so the module's own error answer (CIM's envelope on CIM's paths) renders it.
   const methodsByPath = new Map<string, Set<string>>();
-  for (const r of app.routes) {
-    if (r.method === "ALL") continue;
-    if (!methodsByPath.has(r.path)) methodsByPath.set(r.path, new Set());
-    methodsByPath.get(r.path)!.add(r.method);
-  }
+  const ownerOf = new Map<string, Hono>();
+  for (const module of modules)
+    for (const r of module.routes) {
+      if (r.method === "ALL") continue;
+      if (!methodsByPath.has(r.path)) methodsByPath.set(r.path, new Set());
+      methodsByPath.get(r.path)!.add(r.method);
+      if (!ownerOf.has(r.path)) ownerOf.set(r.path, module);
+    }
   for (const [path, methods] of methodsByPath) {
     const allow = [...methods].join(", ");
-    app.all(path, (c) => {
+    ownerOf.get(path)!.all(path, (c) => {
       c.header("Allow", allow);
-      // Through the one error mapping, so CIM paths answer in CIM's envelope too.
-      return errorResponse(new MethodNotAllowedError(`${c.req.method} is not allowed on ${path}; use ${allow}`), c, logger);
+      throw new MethodNotAllowedError(`${c.req.method} is not allowed on ${path}; use ${allow}`);
     });
   }
+  for (const module of modules) app.route("/", module);
   app.notFound((c) => errorResponse(new NotFoundError(`no such endpoint: ${c.req.method} ${c.req.path}`), c, logger));
   app.onError((err, c) => errorResponse(err, c, logger));
   return app;

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
-import { Hono, type MiddlewareHandler } from "hono";
-import type { MessageStore } from "../store/message-store.js";
+import { type ErrorHandler, Hono, type MiddlewareHandler } from "hono";
+import type { TokenStore } from "../store/message-store.js";
 import { ForbiddenError, UnauthorizedError } from "../util/errors.js";
 
 function sameSecret(a: string, b: string): boolean {
@@ -29,13 +29,15 @@ export function requireApiKey(apiKey: string | undefined): MiddlewareHandler {
  * handlers: a `use("*")` added after the routes never runs (the handler answers first), and one
  * mounted at "/" would also guard the open endpoints (route, health) of the whole app.
  */
-export function withApiKey(module: Hono, apiKey: string | undefined, store?: MessageStore): Hono {
+export function withApiKey(module: Hono, apiKey: string | undefined, store?: TokenStore, onError?: ErrorHandler): Hono {
   if (apiKey === undefined) return module;
   const guard = requireApiKey(apiKey);
   const guarded = new Hono();
   for (const path of new Set(module.routes.map((r) => r.path))) {
     guarded.use(path, store && USER_SCOPED_PATHS.has(path) ? apiKeyOrUser(guard, store) : guard);
   }
+  // Errors (a refused key included) answered as the module answers them: CIM in its envelope.
+  if (onError) guarded.onError(onError);
   guarded.route("/", module);
   return guarded;
 }
@@ -55,7 +57,7 @@ export const USER_SCOPED_PATHS = new Set([
  * `Authorization: User <uid>:<device_flag>:<token>` (uid URL-encoded) with the token set by
  * /user/token; the body's `uid` / `login_uid` must be that user. Anything else goes to `guard`.
  */
-function apiKeyOrUser(guard: MiddlewareHandler, store: MessageStore): MiddlewareHandler {
+function apiKeyOrUser(guard: MiddlewareHandler, store: TokenStore): MiddlewareHandler {
   return async (c, next) => {
     const auth = c.req.header("authorization");
     const m = auth && /^User\s+([^:\s]+):(\d{1,3}):(.+)$/i.exec(auth);

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
-import type { Messenger } from "../gateway/messenger.js";
+import type { Messenger } from "../messaging/messenger.js";
 import { ChannelType, storeChannelId } from "../store/channel-id.js";
-import type { MessageStore } from "../store/message-store.js";
+import type { ChannelStore, MessageLog } from "../store/message-store.js";
 import { ForbiddenError, InvalidArgumentError, NotFoundError } from "../util/errors.js";
 import { SYSTEM_UID, assertUid } from "../util/validate.js";
 import { field, readObject } from "./body.js";
@@ -32,9 +32,9 @@ function subscribers(body: Record<string, unknown>): string[] {
 }
 
 /** Groups, their members, and reading a channel's messages by seq (WuKongIM's channel endpoints). */
-export function channelRoutes(store: MessageStore, messenger: Messenger): Hono {
+export function channelRoutes(store: ChannelStore & MessageLog, messenger: Messenger): Hono {
   const app = new Hono();
-  const changed = (id: string, type: number) => messenger.subscribers.invalidate(id, type);
+  const changed = (id: string, type: number) => messenger.channelChanged(id, type);
 
   const upsert = async (body: Record<string, unknown>, withSubscribers: boolean) => {
     const { channelId, channelType } = groupKey(body);

@@ -1,5 +1,5 @@
 /**
- * Seed 003's CIM router API on top of Switchboard: accounts, login (a node picked by the configured
+ * CIM's router API on top of Switchboard: accounts, login (a node picked by the configured
  * strategy, the route saved on the account, plus a connect token), online users, offline, p2p and
  * group messages. Field names, the `{code, message, reqNo, dataBody}` envelope and the codes are
  * CIM's (StatusEnum); messages go through the messenger, so they are stored, delivered to whichever
@@ -15,57 +15,21 @@
  */
 import { randomBytes } from "node:crypto";
 import { type Context, Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
 import type { Presence } from "../cluster/presence.js";
-import type { Messenger } from "../gateway/messenger.js";
+import type { Messenger } from "../messaging/messenger.js";
 import { ReasonCode } from "../protocol/constants.js";
 import { ChannelType } from "../store/channel-id.js";
-import type { Account, MessageStore } from "../store/message-store.js";
-import { InvalidArgumentError, SwitchboardError } from "../util/errors.js";
+import type { Account, AccountStore, TokenStore } from "../store/message-store.js";
+import { CimCode, InvalidArgumentError, SwitchboardError, cimCodeOf, httpStatusOf } from "../util/errors.js";
+import type { Logger } from "../util/logger.js";
 import type { UserAssigner } from "./assigner.js";
 import { readObject } from "./body.js";
-
-/** CIM's StatusEnum codes (cim-common), the ones these endpoints answer. */
-export const CimCode = {
-  Success: "9000",
-  /** Bad input: HTTP 400 / 413. */
-  ValidationFail: "3000",
-  /** Anything else that failed: unauthorized, not a group member, no such group, internal. */
-  Fail: "4000",
-  /** HTTP 429. */
-  RequestLimit: "6000",
-  /** No gateway node is up (HTTP 503). */
-  ServerNotAvailable: "7100",
-  /** No such account, or userId and userName do not belong together (HTTP 404 / 403). */
-  AccountNotMatch: "9100",
-} as const;
-
-export const CIM_PATHS = new Set(["/registerAccount", "/login", "/onlineUser", "/offLine", "/p2pRoute", "/groupRoute"]);
 
 /** Most recipients of one groupRoute to "everyone online". */
 export const CIM_BROADCAST_LIMIT = 10_000;
 /** Sends of a broadcast groupRoute in flight at once. */
 const BROADCAST_CHUNK = 500;
-
-/** An error with its own CIM code (the others get one from their HTTP status, cimCodeFor). */
-export class CimError extends SwitchboardError {
-  constructor(
-    readonly cimCode: string,
-    code: string,
-    status: number,
-    message: string,
-  ) {
-    super(code, status, message);
-  }
-}
-
-/** The CIM code of an error answer. */
-export function cimCodeFor(err: unknown, status: number): string {
-  if (err instanceof CimError) return err.cimCode;
-  if (status === 400 || status === 413) return CimCode.ValidationFail;
-  if (status === 429) return CimCode.RequestLimit;
-  if (status === 503) return CimCode.ServerNotAvailable;
-  return CimCode.Fail;
-}
 
 /** reqNo of each CIM request whose body was read, so error answers echo it too. */
 const reqNos = new WeakMap<Request, string>();
@@ -75,11 +39,12 @@ export function cimReqNo(c: Context): string | null {
 }
 
 export interface CimDeps {
-  store: MessageStore;
+  store: AccountStore & TokenStore;
   presence: Presence;
   messenger: Messenger;
   assigner: UserAssigner;
   apiPort: () => number;
+  logger: Logger;
 }
 
 function ok(c: Context, dataBody: unknown = null) {
@@ -126,9 +91,9 @@ function deviceFlag(body: Record<string, unknown>): number {
   return v;
 }
 
-async function account(store: MessageStore, id: string, what: string): Promise<Account> {
+async function account(store: AccountStore, id: string, what: string): Promise<Account> {
   const [found] = await store.getAccounts([id]);
-  if (!found) throw new CimError(CimCode.AccountNotMatch, "not_found", 404, `${what} ${id} is not registered`);
+  if (!found) throw new SwitchboardError("account_not_found", `${what} ${id} is not registered`);
   return found;
 }
 
@@ -137,6 +102,8 @@ const textPayload = (msg: string) => new TextEncoder().encode(JSON.stringify({ t
 
 export function cimRoutes(d: CimDeps): Hono {
   const app = new Hono();
+  // CIM's endpoints answer errors in CIM's envelope (hono's route() keeps a sub-app's onError).
+  app.onError((err, c) => cimErrorResponse(err, c, d.logger));
   const sendText = (from: string, channelId: string, channelType: number, msg: string) =>
     d.messenger.send({
       fromUid: from,
@@ -166,7 +133,7 @@ export function cimRoutes(d: CimDeps): Hono {
     const device = deviceFlag(body);
     const found = await account(d.store, id, "user");
     if (found.userName !== name) {
-      throw new CimError(CimCode.AccountNotMatch, "forbidden", 403, `userName does not match the account of user ${id}`);
+      throw new SwitchboardError("account_mismatch", `userName does not match the account of user ${id}`);
     }
     const [group] = await d.assigner.assign([id]);
     const token = randomBytes(18).toString("base64url");
@@ -251,4 +218,15 @@ export function cimRoutes(d: CimDeps): Hono {
     return ok(c, { delivered: targets.length });
   });
   return app;
+}
+
+/** An error in CIM's envelope, with CIM's code from the one error table and a telling HTTP status. */
+export function cimErrorResponse(err: unknown, c: Context, logger: Logger): Response {
+  const known = err instanceof SwitchboardError || err instanceof HTTPException;
+  if (!known) logger.error({ err, method: c.req.method, path: c.req.path }, "internal error while serving a CIM request");
+  const status = err instanceof HTTPException ? err.status : httpStatusOf(err);
+  if (status === 413) c.header("Connection", "close");
+  const message = known ? err.message || "bad request" : "internal server error";
+  const code = err instanceof HTTPException ? (status === 413 || status === 400 ? CimCode.ValidationFail : CimCode.Fail) : cimCodeOf(err);
+  return c.json({ code, message, reqNo: cimReqNo(c), dataBody: null }, status as 400);
 }

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { storeChannelId, viewChannelId } from "../store/channel-id.js";
-import type { MessageStore } from "../store/message-store.js";
+import type { ConversationStore } from "../store/message-store.js";
 import { InvalidArgumentError } from "../util/errors.js";
 import { assertUid } from "../util/validate.js";
 import { field, readObject } from "./body.js";
@@ -35,7 +35,7 @@ function target(body: Record<string, unknown>) {
 }
 
 /** A user's recent conversations with unread counts, and moving their read position. */
-export function conversationRoutes(store: MessageStore): Hono {
+export function conversationRoutes(store: ConversationStore): Hono {
   const app = new Hono();
 
   app.post("/conversation/sync", async (c) => {

@@ -1,21 +1,14 @@
 import { readFile } from "node:fs/promises";
 import { extname, join, normalize, sep } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { NodeDirectory } from "../cluster/node-directory.js";
 import type { SwitchboardMetrics } from "../metrics/metrics.js";
 import { InvalidArgumentError } from "../util/errors.js";
+import { packageRoot } from "../util/package-root.js";
 
 /** How often the dashboard stream sends a snapshot. */
 export const DASHBOARD_INTERVAL_MS = 1_000;
-
-/** The web app's folder: `web/` at the package root, from src/router (tsx) or dist/src/router (built). */
-function webRoot(): string {
-  const here = fileURLToPath(new URL(".", import.meta.url));
-  const up = here.includes(`${sep}dist${sep}`) ? "../../.." : "../..";
-  return normalize(join(here, up, "web"));
-}
 
 const contentTypes: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -32,7 +25,7 @@ const contentTypes: Record<string, string> = {
  */
 export function dashboardRoutes(directory: NodeDirectory, metrics: SwitchboardMetrics): Hono {
   const app = new Hono();
-  const root = webRoot();
+  const root = join(packageRoot(), "web");
   const snapshot = async () => ({
     time: Date.now(),
     nodes: directory.nodes().map((n) => ({

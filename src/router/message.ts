@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
-import { type Messenger, SendRejectedError } from "../gateway/messenger.js";
+import { type Messenger, SendRejectedError } from "../messaging/messenger.js";
 import { ChannelType } from "../store/channel-id.js";
 import { InvalidArgumentError } from "../util/errors.js";
 import { SYSTEM_UID, assertUid } from "../util/validate.js";

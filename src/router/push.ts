@@ -1,13 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import type { Presence } from "../cluster/presence.js";
-import type { Messenger } from "../gateway/messenger.js";
+import type { Messenger } from "../messaging/messenger.js";
 import { ChannelType } from "../store/channel-id.js";
 import { InvalidArgumentError, PayloadTooLargeError } from "../util/errors.js";
 import { SYSTEM_UID, assertUid } from "../util/validate.js";
 
 /**
- * Seed 001's `POST /push/{uid}`: the request body, whatever it is, reaches the user on whichever
+ * `POST /push/{uid}`: the request body, whatever it is, reaches the user on whichever
  * node holds them, as a message from the system. It is stored first, so an offline user gets it
  * on sync; `client_msg_no` (query) makes a retried push idempotent.
  */

@@ -37,7 +37,7 @@ export function parseUidBatch(body: unknown, limit: number): string[] {
   return uids;
 }
 
-/** Seed 000: which node each user should connect to, and its addresses. */
+/** The route API: which node each user should connect to, and its addresses. */
 export function routeRoutes(assigner: UserAssigner, batchLimit: number): Hono {
   const app = new Hono();
 

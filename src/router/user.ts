@@ -1,8 +1,8 @@
 import { Hono } from "hono";
 import type { Presence } from "../cluster/presence.js";
-import type { Messenger } from "../gateway/messenger.js";
+import type { Messenger } from "../messaging/messenger.js";
 import { ReasonCode } from "../protocol/constants.js";
-import type { MessageStore } from "../store/message-store.js";
+import type { TokenStore } from "../store/message-store.js";
 import { InvalidArgumentError } from "../util/errors.js";
 import { assertUid } from "../util/validate.js";
 import { field, readJson, readObject } from "./body.js";
@@ -11,7 +11,7 @@ import { field, readJson, readObject } from "./body.js";
 export const ONLINE_STATUS_LIMIT = 1000;
 
 /** WuKongIM's user endpoints: tokens for CONNECT, online status, forcing devices off. */
-export function userRoutes(store: MessageStore, presence: Presence, messenger: Messenger): Hono {
+export function userRoutes(store: TokenStore, presence: Presence, messenger: Messenger): Hono {
   const app = new Hono();
 
   app.post("/user/token", async (c) => {

@@ -1,18 +1,18 @@
 import type { AssignmentStrategy } from "../cluster/assignment.js";
 import { BusCanary } from "../cluster/bus-canary.js";
-import { decodeClusterMessage } from "../cluster/cluster-protocol.js";
 import { NodeDirectory } from "../cluster/node-directory.js";
 import { createStrategy } from "../cluster/strategies.js";
 import type { ServeOptions } from "../config/options.js";
 import { GatewayNode } from "../gateway/gateway-node.js";
-import { Messenger } from "../gateway/messenger.js";
 import { loadOrCreateCertificate } from "../gateway/tls.js";
+import { BusInbox } from "../messaging/bus-inbox.js";
+import { Messenger } from "../messaging/messenger.js";
 import { SwitchboardMetrics } from "../metrics/metrics.js";
 import { createRouterApp } from "../router/app.js";
 import { UserAssigner } from "../router/assigner.js";
 import { withApiKey } from "../router/auth.js";
 import { channelRoutes } from "../router/channel.js";
-import { cimRoutes } from "../router/cim.js";
+import { cimErrorResponse, cimRoutes } from "../router/cim.js";
 import { conversationRoutes } from "../router/conversation.js";
 import { dashboardRoutes } from "../router/dashboard.js";
 import { type HttpServerHandle, startHttpServer } from "../router/http-server.js";
@@ -76,9 +76,11 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
       broadcastAbove: options.broadcastAbove,
       storeTimeoutMs: options.storeTimeoutMs,
       metrics,
-      webhook,
+      observer: webhook,
       logger: logger.child({ part: "messenger" }),
     });
+    // Frames other processes publish for this process's nodes come back in here.
+    const inbox = new BusInbox({ bus, metrics, logger: logger.child({ part: "bus-inbox" }) });
     const directory = new NodeDirectory({ registry, logger });
     await directory.start();
     cleanups.push(() => directory.stop());
@@ -93,6 +95,7 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
     const healthChecks: HealthCheck[] = [];
     let boundApiPort = 0;
     const apiKey = resolveApiKey(options.apiKey, options.dataDir);
+    const cimLogger = logger.child({ part: "router.cim" });
     const protectedRoutes = (app: ReturnType<typeof routeRoutes>) => withApiKey(app, apiKey.key, store);
     const app = createRouterApp(
       [
@@ -107,7 +110,12 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
         protectedRoutes(pushRoutes(messenger, presence, options.maxFrameBytes)),
         // All of CIM's endpoints, /registerAccount and /login too: CIM has no passwords, so an open
         // /login would hand anyone a connect token for any known user (see router/cim.ts).
-        protectedRoutes(cimRoutes({ store, presence, messenger, assigner, apiPort: () => boundApiPort })),
+        withApiKey(
+          cimRoutes({ store, presence, messenger, assigner, apiPort: () => boundApiPort, logger: cimLogger }),
+          apiKey.key,
+          store,
+          (err, c) => cimErrorResponse(err, c, cimLogger),
+        ),
       ],
       logger.child({ part: "router" }),
       metrics,
@@ -143,23 +151,17 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
           idleTimeoutMs: options.idleTimeoutMs,
         },
         allowedOrigins: options.allowedOrigins,
-        store,
+        tokens: store,
         presence,
         registry,
         bus,
         messenger,
+        metrics,
+        onlineObserver: webhook,
         logger,
       });
       const canary = new BusCanary({ bus, nodeId: node.id, logger });
-      await bus.subscribe(node.id, (frame) => {
-        try {
-          const msg = decodeClusterMessage(frame);
-          if (msg.type === "canary") canary.onCanary(msg);
-          else messenger.onClusterMessage(node, msg);
-        } catch (err) {
-          logger.warn({ err, node: node.id }, "dropped a bad frame from the bus");
-        }
-      });
+      await inbox.attach(node, (msg) => canary.onCanary(msg));
       await node.start();
       nodes.push(node);
       cleanups.push(() => node.stop());

@@ -8,6 +8,8 @@
  * (logged and counted) rather than grow memory while the receiver is down.
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import type { OnlineStatusObserver } from "../gateway/gateway-node.js";
+import type { MessageObserver } from "../messaging/messenger.js";
 import { messageResp } from "../router/message-json.js";
 import type { StoredMessage } from "../store/message-store.js";
 import type { Logger } from "../util/logger.js";
@@ -34,7 +36,7 @@ class EventQueue {
   dropped = 0;
 }
 
-export class Webhook {
+export class Webhook implements MessageObserver, OnlineStatusObserver {
   private readonly queues = new Map<WebhookEvent, EventQueue>();
   private readonly timer: NodeJS.Timeout;
   private closed = false;

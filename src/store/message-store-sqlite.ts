@@ -5,6 +5,8 @@
  * BEGIN IMMEDIATE and keeps no state between transactions, so seqs stay gap-free.
  */
 import Database from "better-sqlite3";
+import { asBuffer } from "../protocol/bytes.js";
+import { messageHeaderBits } from "../protocol/header.js";
 import { UnavailableError } from "../util/errors.js";
 import { type Logger, silentLogger } from "../util/logger.js";
 import { ChannelType, personPeer } from "./channel-id.js";
@@ -29,7 +31,6 @@ import {
   type ConversationRow,
   type MessageRow,
   accountFromRow,
-  asBuffer,
   channelKey,
   checkAccountRoute,
   checkAppendInputs,
@@ -42,7 +43,6 @@ import {
   checkUserName,
   finishRange,
   messageFromRow,
-  packHeader,
   pendingMigrations,
   planRange,
   selectConversations,
@@ -179,11 +179,11 @@ export class SqliteMessageStore implements MessageStore {
         m.channelId,
         m.channelType,
         m.setting,
-        packHeader(m.header),
+        messageHeaderBits(m.header),
         m.expire,
         m.topic,
         m.timestamp,
-        asBuffer(m.payload),
+        asBuffer(m.payload), // better-sqlite3 binds Buffers only
       );
       let result: AppendResult;
       if (changes === 0) {

@@ -1,6 +1,8 @@
 /**
- * The durable message store: one interface, backends side by side (message-store-sqlite.ts,
- * message-store-postgres.ts), one contract suite (test/contract/message-store.contract.ts).
+ * The durable message store: narrow interfaces (a message log, channels, conversations, tokens,
+ * CIM accounts) that each backend implements side by side (message-store-sqlite.ts,
+ * message-store-postgres.ts), with one contract suite per interface (test/contract/*-store.contract.ts,
+ * message-log.contract.ts, store-lifecycle.contract.ts) run on every backend.
  *
  * Channel ids given to and returned by the store are canonical (see channel-id.ts): person
  * channels are "a@b". Translating to the id a user sees is the caller's job.
@@ -132,7 +134,8 @@ export interface TokenRecord {
   deviceLevel: number;
 }
 
-export interface MessageStore {
+/** Startup, shutdown and health of a store. */
+export interface StoreLifecycle {
   /** Create or upgrade the schema; idempotent, runs on every start. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -141,7 +144,10 @@ export interface MessageStore {
    * one-row write to SQLite. Rejects as the other calls would (UnavailableError when unreachable).
    */
   ping(): Promise<void>;
+}
 
+/** Every channel's messages in seq order: the durable log sends are committed to. */
+export interface MessageLog {
   /**
    * Store messages durably, in order, and return their ids only once committed. Each input gets
    * the next seq of its channel. A (fromUid, clientMsgNo) stored before is not stored again: its
@@ -151,14 +157,15 @@ export interface MessageStore {
    * channels get a conversation row for both users.
    */
   append(inputs: AppendInput[]): Promise<AppendResult[]>;
-
   /** A fresh message id for messages that are not stored (NoPersist). */
   allocateMessageId(): Promise<number>;
-
   getMessages(query: MessageRangeQuery): Promise<MessageRange>;
   getMessagesBySeq(channelId: string, channelType: number, seqs: number[]): Promise<StoredMessage[]>;
   maxSeq(channelId: string, channelType: number): Promise<number>;
+}
 
+/** Groups: their settings and members. */
+export interface ChannelStore {
   upsertChannel(update: ChannelUpdate): Promise<void>;
   getChannel(channelId: string, channelType: number): Promise<ChannelInfo | undefined>;
   /** Removes the channel, its subscribers and conversations; its messages may stay. */
@@ -168,7 +175,10 @@ export interface MessageStore {
   removeSubscribers(channelId: string, channelType: number, uids: string[]): Promise<void>;
   getSubscribers(channelId: string, channelType: number): Promise<string[]>;
   isSubscriber(channelId: string, channelType: number, uid: string): Promise<boolean>;
+}
 
+/** Each user's conversations: unread counts and read positions. */
+export interface ConversationStore {
   /** Conversations of a user that changed after query.version, newest first. */
   syncConversations(query: ConversationSyncQuery): Promise<Conversation[]>;
   /** Marks read up to messageSeq (0 = the channel's last seq). */
@@ -176,11 +186,16 @@ export interface MessageStore {
   /** Sets the unread count (moves the read position to lastSeq - unread). */
   setUnread(uid: string, channelId: string, channelType: number, unread: number): Promise<void>;
   deleteConversation(uid: string, channelId: string, channelType: number): Promise<void>;
+}
 
+/** The tokens a CONNECT (and a user-credential API call) is checked against. */
+export interface TokenStore {
   setToken(record: TokenRecord): Promise<void>;
   getToken(uid: string, deviceFlag: number): Promise<TokenRecord | undefined>;
+}
 
-  /** CIM accounts (seed 003): a name gets an id once; registering it again returns the same account. */
+/** CIM's accounts: a name gets an id once; registering it again returns the same account. */
+export interface AccountStore {
   registerAccount(userName: string): Promise<Account>;
   /** The accounts among userIds that exist (each once, in no particular order). */
   getAccounts(userIds: string[]): Promise<Account[]>;
@@ -190,6 +205,12 @@ export interface MessageStore {
    */
   setAccountRoute(userId: string, nodeId: string | null): Promise<boolean>;
 }
+
+/**
+ * Everything a backend implements. Consumers take the narrow interface they use (a session
+ * checks tokens; it does not get the message log).
+ */
+export interface MessageStore extends StoreLifecycle, MessageLog, ChannelStore, ConversationStore, TokenStore, AccountStore {}
 
 /**
  * The calls that only read. A read that succeeds proves little about writes (a full or read-only

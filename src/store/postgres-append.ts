@@ -9,19 +9,12 @@
  * A conversation sync reads the conversations, then their recent messages, in one snapshot.
  */
 import type pg from "pg";
+import { asBuffer } from "../protocol/bytes.js";
+import { messageHeaderBits } from "../protocol/header.js";
 import { ChannelType, personPeer } from "./channel-id.js";
 import type { AppendInput, AppendResult, Conversation, ConversationSyncQuery, StoredMessage } from "./message-store.js";
 import type { PostgresTables } from "./postgres-schema.js";
-import {
-  type ConversationRow,
-  type MessageRow,
-  asBuffer,
-  channelKey,
-  messageFromRow,
-  packHeader,
-  selectConversations,
-  toConversation,
-} from "./store-common.js";
+import { type ConversationRow, type MessageRow, channelKey, messageFromRow, selectConversations, toConversation } from "./store-common.js";
 
 /** A concurrent append committed one of this batch's keys after the batch looked them up. */
 export class RaceLost extends Error {}
@@ -128,7 +121,7 @@ export async function appendBatch(tx: pg.ClientBase, T: PostgresTables, inputs: 
         msgs.map((m) => m.clientMsgNo),
         msgs.map((m) => m.fromUid),
         msgs.map((m) => m.setting),
-        msgs.map((m) => packHeader(m.header)),
+        msgs.map((m) => messageHeaderBits(m.header)),
         msgs.map((m) => m.expire),
         msgs.map((m) => m.topic),
         msgs.map((m) => m.timestamp),

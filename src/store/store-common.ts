@@ -1,16 +1,17 @@
 /**
- * What the message-store backends share: input validation, header flag packing, the plan of a
+ * What the message-store backends share: input validation, the plan of a
  * range read (WuKongIM pull_mode), conversation shaping and the migration list type. Backends
  * only differ in SQL and in how they serialize concurrent writers.
  */
+import { messageHeaderFromBits } from "../protocol/header.js";
 import { ConfigError, InvalidArgumentError } from "../util/errors.js";
+import { assertUidShape } from "../util/validate.js";
 import { ChannelType, PERSON_SEPARATOR } from "./channel-id.js";
 import type {
   Account,
   AppendInput,
   Conversation,
   ConversationSyncQuery,
-  MessageHeader,
   MessageRangeQuery,
   StoredMessage,
   TokenRecord,
@@ -44,15 +45,6 @@ export function channelKey(channelId: string, channelType: number): string {
   return `${channelId}:${channelType}`;
 }
 
-// Header bits as on the wire: bit 0 NoPersist, bit 1 RedDot, bit 2 SyncOnce.
-export function packHeader(h: MessageHeader): number {
-  return (h.noPersist ? 1 : 0) | (h.redDot ? 2 : 0) | (h.syncOnce ? 4 : 0);
-}
-
-export function unpackHeader(flags: number): MessageHeader {
-  return { noPersist: (flags & 1) !== 0, redDot: (flags & 2) !== 0, syncOnce: (flags & 4) !== 0 };
-}
-
 // ---- validation: the store is the last line of defence; callers validate at the edge too ----
 
 function bad(message: string): never {
@@ -64,8 +56,9 @@ function isUint(v: unknown, max = Number.MAX_SAFE_INTEGER): v is number {
 }
 
 /**
- * Longest channel id, uid and client_msg_no the store keeps, in UTF-8 bytes: two such keys in one
- * index entry stay under PostgreSQL's btree limit (~2.7 KB), which would otherwise fail the write.
+ * Longest channel id, client_msg_no and account key the store keeps, in UTF-8 bytes (uids are
+ * shorter, see checkUid): two such keys in one index entry stay under PostgreSQL's btree limit
+ * (~2.7 KB), which would otherwise fail the write.
  */
 export const MAX_KEY_BYTES = 1024;
 
@@ -123,10 +116,9 @@ export function checkAccountRoute(userId: unknown, nodeId: unknown): void {
   checkText(nodeId, "nodeId", MAX_KEY_BYTES);
 }
 
+/** The edge's uid rule (util/validate.ts), system uid allowed: it is stored as a sender. */
 export function checkUid(uid: unknown, what = "uid"): void {
-  if (typeof uid !== "string" || uid.length === 0) bad(`${what} must be a non-empty string`);
-  if (uid.includes(PERSON_SEPARATOR)) bad(`${what} may not contain "${PERSON_SEPARATOR}"`);
-  checkText(uid, what, MAX_KEY_BYTES);
+  assertUidShape(uid, what);
 }
 
 export function checkUint(value: unknown, what: string, max = Number.MAX_SAFE_INTEGER): void {
@@ -183,11 +175,6 @@ export function checkSyncQuery(q: ConversationSyncQuery): void {
   checkUint(q.version, "version");
   checkUint(q.msgCount, "msgCount", MAX_RECENTS);
   if (q.limit !== undefined) checkUint(q.limit, "limit");
-}
-
-/** Bytes to hand to a driver without copying (better-sqlite3 binds Buffers only). */
-export function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 // ---- range reads ----
@@ -300,7 +287,7 @@ export function messageFromRow(r: MessageRow): StoredMessage {
     fromUid: r.from_uid,
     channelId: r.channel_id,
     channelType: r.channel_type,
-    header: unpackHeader(r.flags),
+    header: messageHeaderFromBits(r.flags),
     setting: r.setting,
     expire: Number(r.expire),
     topic: r.topic,

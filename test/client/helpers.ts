@@ -17,6 +17,7 @@ import {
 import { type Packet, decodePacket, parseFrameHead } from "../../src/protocol/codec.js";
 import { LATEST_VERSION } from "../../src/protocol/constants.js";
 import type { TestServer } from "../helpers/server.js";
+import { untilValue } from "../helpers/wait.js";
 
 export const WS = WebSocket as unknown as WebSocketConstructor;
 
@@ -55,17 +56,11 @@ export function collect(c: SwitchboardClient): ClientMessage[] {
   return got;
 }
 
-export async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
+/** Waits for the value `check` finds, 10 s by default. */
+export const until = <T>(what: string, check: () => T | undefined | false, timeoutMs = 10_000): Promise<T> =>
+  untilValue(what, check, timeoutMs);
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep } from "../helpers/wait.js";
 
 export interface Seen {
   conn: number;

@@ -14,6 +14,7 @@ import { type ClientMessage, SwitchboardClient } from "../../src/client/node.js"
 import type { WebSocketConstructor } from "../../src/client/transport.js";
 import { type NodeProcess, startNodeProcess, waitForNodes } from "../helpers/cluster-process.js";
 import { serviceUrls, skipUnless, uniqueName } from "../helpers/services.js";
+import { sleep, until } from "../helpers/wait.js";
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -40,17 +41,9 @@ async function startBroker(kind: Broker, port: number): Promise<ChildProcess> {
       s.on("error", () => r(false));
     });
     if (up) return child;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new Error(`private ${kind} server did not start`);
-}
-
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 function restartScenario(kind: Broker): void {
@@ -106,26 +99,36 @@ function restartScenario(kind: Broker): void {
       b.on("message", (m) => atB.push(m));
       await Promise.all([a.connect(), b.connect()]);
       await a.send("rb", 1, "before");
-      await until("the first message", () => atB.length === 1);
+      await until("the first message", () => atB.length === 1, 30_000, 200);
 
       broker!.kill("SIGKILL");
       await new Promise((r) => broker!.once("exit", r));
       broker = await startBroker(kind, brokerPort);
 
       // Registry re-announce (2 s) and presence write-back (10 s) refill the empty Redis.
-      await until("both nodes back in the registry", async () => (await n1.get("/nodes")).body.length === 2);
-      await until("rb's presence written back", async () => {
-        const res = await n1.post("/user/onlinestatus", ["rb"]);
-        return Array.isArray(res.body) && res.body.length === 1;
-      });
+      await until("both nodes back in the registry", async () => (await n1.get("/nodes")).body.length === 2, 30_000, 200);
+      await until(
+        "rb's presence written back",
+        async () => {
+          const res = await n1.post("/user/onlinestatus", ["rb"]);
+          return Array.isArray(res.body) && res.body.length === 1;
+        },
+        30_000,
+        200,
+      );
       // Until the node's bus client has resubscribed a message may only be stored (the receiver would
       // sync it on its next reconnect): probe until one crosses live, then check every one is stored.
       const seqs: number[] = [];
-      await until("a message across nodes after the restart", async () => {
-        seqs.push((await a.send("rb", 1, `after the restart ${seqs.length}`)).messageSeq);
-        await new Promise((r) => setTimeout(r, 300));
-        return atB.some((m) => m.text.startsWith("after the restart"));
-      });
+      await until(
+        "a message across nodes after the restart",
+        async () => {
+          seqs.push((await a.send("rb", 1, `after the restart ${seqs.length}`)).messageSeq);
+          await sleep(300);
+          return atB.some((m) => m.text.startsWith("after the restart"));
+        },
+        30_000,
+        200,
+      );
       assert.deepEqual(
         seqs,
         seqs.map((_, i) => i + 2),

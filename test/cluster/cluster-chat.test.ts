@@ -72,7 +72,7 @@ async function chatScenario(cluster: ClusterUnderTest, tag: string): Promise<voi
     }
     assert.equal(carol.received.length, 0, "the sender does not get her own group message back");
 
-    // Seed 001: POST /push/{uid} on any node reaches the user on whichever node holds them.
+    // POST /push/{uid} on any node reaches the user on whichever node holds them.
     const pushed = await cluster.api(1).post(`/push/${encodeURIComponent(bob.uid)}`, { type: 1, content: "pushed to bob" });
     assert.equal(pushed.status, 200, JSON.stringify(pushed.body));
     assert.equal(pushed.body.data.online_devices, 1, "bob is online with one device");

@@ -279,12 +279,16 @@ export function presenceContract(
         await assert.rejects(() => p.bind(binding("alice", "node-1", 1, 1), 0), InvalidArgumentError);
         await assert.rejects(() => p.unbind("alice", -1, 1), InvalidArgumentError);
         await assert.rejects(() => p.lookup(["ok", ""]), InvalidArgumentError);
+        // The gateway's uid rule (util/validate.ts): at most 128 bytes, no "@", no control characters.
+        await assert.rejects(() => p.lookup(["x".repeat(129)]), InvalidArgumentError);
+        await assert.rejects(() => p.nextEpoch("a@b"), InvalidArgumentError);
+        await assert.rejects(() => p.bind(binding("a\nb", "node-1", 1, 1), TTL_MS), InvalidArgumentError);
         await assert.rejects(() => p.onlineUids(-1), InvalidArgumentError);
         assert.deepEqual(await bindingsOf(p, "alice"), []);
       });
 
       it("uids with unusual characters round-trip", 1, async ([p]) => {
-        const uids = ["用户", "a:b|c", "emoji 😀", "x".repeat(200), '{"json":1}'];
+        const uids = ["用户", "a:b|c", "emoji 😀", "x".repeat(128), '{"json":1}'];
         const bound = await Promise.all(uids.map((uid, i) => login(p, uid, `node|${i}:x`, i)));
         const live = await p.lookup(uids);
         for (const b of bound) assert.deepEqual(live.get(b.uid), [b]);

@@ -1,5 +1,5 @@
 /**
- * Fault 2: the broker restarts mid-traffic. A private redis-server (registry, presence and bus), or
+ * Fault test: the broker restarts mid-traffic. A private redis-server (registry, presence and bus), or
  * separately a private nats-server (the bus; registry and presence on the shared Redis), is killed
  * with SIGKILL while two processes carry 1:1 and group chat across them, stays down for a moment,
  * and comes back empty. Pass: the nodes re-announce and resubscribe, presence is written back so
@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { NodeProcess } from "../helpers/cluster-process.js";
 import { serviceUrls, skipUnless, uniqueName } from "../helpers/services.js";
-import { type Broker, type BrokerKind, dropClusterSchema, freePort, sleep, startBroker, startCluster, until } from "./helpers/procs.js";
+import { sleep, until } from "../helpers/wait.js";
+import { type Broker, type BrokerKind, dropClusterSchema, freePort, startBroker, startCluster } from "./helpers/procs.js";
 import { report, scaled } from "./helpers/report.js";
 import { Traffic } from "./helpers/traffic.js";
 

@@ -1,5 +1,5 @@
 /**
- * Fault 6: hostile input against a running `switchboard serve` process (--send-rate 50,
+ * Fault test: hostile input against a running `switchboard serve` process (--send-rate 50,
  * --max-frame-bytes 64 KiB): fuzzed frames on live TCP connections (before and after CONNECT),
  * oversized frames on TCP and WebSocket, slowloris on the WebSocket listener (and, at full scale, on
  * the router API), an upgrade with thousands of headers, a SEND flood, and hostile HTTP bodies.
@@ -11,13 +11,9 @@ import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import WebSocket from "ws";
 import {
-  FrameDecoder,
   LATEST_VERSION,
-  type Packet,
   PacketType,
   ReasonCode,
-  createClientKeys,
-  encodeConnect,
   encodePing,
   encodeRecvack,
   encodeSend,
@@ -25,8 +21,11 @@ import {
   recvackFor,
 } from "../../src/protocol/index.js";
 import { HTTP_HEADERS_TIMEOUT_MS } from "../../src/router/http-server.js";
-import { FaultClient } from "./helpers/fault-client.js";
-import { type ServeProcess, alive, sleep, startServeProcess } from "./helpers/procs.js";
+import { sleep } from "../helpers/wait.js";
+import { CountingClient } from "../helpers/wk/counting-client.js";
+import { connectFrame as connectPacketFrame, frameHeader, sendPacket } from "../helpers/wk/packets.js";
+import { Wire } from "../helpers/wk/wire.js";
+import { type ServeProcess, alive, startServeProcess } from "./helpers/procs.js";
 import { SCALE, mib, report, scaled } from "./helpers/report.js";
 
 const MAX_FRAME = 64 * 1024;
@@ -47,21 +46,7 @@ function prng(seed: number): () => number {
   };
 }
 
-function connectFrame(uid: string, token: string): Buffer {
-  return encodeConnect(
-    {
-      type: PacketType.CONNECT,
-      version: LATEST_VERSION,
-      deviceFlag: 0,
-      deviceId: `${uid}-fz`,
-      uid,
-      token,
-      clientTimestamp: Date.now(),
-      clientKey: createClientKeys().publicKeyBase64,
-    },
-    LATEST_VERSION,
-  );
-}
+const connectFrame = (uid: string, token: string) => connectPacketFrame({ uid, token, deviceId: `${uid}-fz` });
 
 /** A valid frame of some kind, then 0-4 byte mutations, or plain random bytes. */
 function fuzzFrame(rnd: () => number): Uint8Array {
@@ -83,21 +68,15 @@ function fuzzFrame(rnd: () => number): Uint8Array {
           : kind === 3
             ? connectFrame(str(12), str(8))
             : encodeSend(
-                {
-                  type: PacketType.SEND,
+                sendPacket({
                   dup: rnd() < 0.5,
-                  syncOnce: false,
-                  redDot: true,
-                  noPersist: false,
-                  setting: 0,
                   clientSeq: int(1e6),
                   clientMsgNo: str(16),
                   channelId: str(12),
                   channelType: int(4),
-                  expire: 0,
                   msgKey: str(32),
                   payload: bytes(128),
-                },
+                }),
                 LATEST_VERSION,
               );
   for (let m = int(5); m > 0; m--) {
@@ -111,48 +90,15 @@ function fuzzFrame(rnd: () => number): Uint8Array {
   return frame;
 }
 
-interface RawOutcome {
-  packets: Packet[];
-  closed: boolean;
-}
-
-/** A raw TCP connection that records what the server sends (leniently decoded) and whether it closed. */
-async function rawTcp(addr: string): Promise<{ socket: net.Socket; outcome: RawOutcome; closedWithin(ms: number): Promise<boolean> }> {
-  const i = addr.lastIndexOf(":");
-  const socket = net.connect({ host: addr.slice(0, i), port: Number(addr.slice(i + 1)) });
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("error", reject);
-  });
-  socket.on("error", () => {});
-  const outcome: RawOutcome = { packets: [], closed: false };
-  const decoder = new FrameDecoder({ version: LATEST_VERSION });
-  let broken = false;
-  socket.on("data", (chunk: Buffer) => {
-    if (broken) return;
-    try {
-      outcome.packets.push(...decoder.push(chunk));
-    } catch {
-      broken = true;
-    }
-  });
-  const closed = new Promise<void>((r) => socket.once("close", () => r()));
-  closed.then(() => {
-    outcome.closed = true;
-  });
-  return {
-    socket,
-    outcome,
-    closedWithin: (ms) => Promise.race([closed.then(() => true), sleep(ms).then(() => false)]),
-  };
-}
+/** A raw TCP connection that records what the server sends (decoding stops at bytes it refuses) and whether it closed. */
+const rawTcp = (addr: string) => Wire.open(addr, { keepOnDecodeError: true });
 
 describe("fault: hostile input against a running server", { timeout: scaled(120_000, 900_000) }, () => {
   let server: ServeProcess;
   let tcp: string;
   let ws: string;
-  let alice: FaultClient;
-  let bob: FaultClient;
+  let alice: CountingClient;
+  let bob: CountingClient;
   let probes = 0;
 
   /** The good pair still chats and the process is healthy. */
@@ -169,8 +115,8 @@ describe("fault: hostile input against a running server", { timeout: scaled(120_
     tcp = server.nodes[0].tcpAddr;
     ws = server.nodes[0].wsAddr;
     for (const uid of ["alice", "bob", "flooder"]) await server.post("/user/token", { uid, token: `tok-${uid}` });
-    alice = new FaultClient({ uid: "alice", token: "tok-alice", addr: () => tcp });
-    bob = new FaultClient({ uid: "bob", token: "tok-bob", addr: () => tcp });
+    alice = new CountingClient({ uid: "alice", token: "tok-alice", addr: () => tcp });
+    bob = new CountingClient({ uid: "bob", token: "tok-bob", addr: () => tcp });
     await Promise.all([alice.start(), bob.start()]);
   });
   after(async () => {
@@ -192,31 +138,25 @@ describe("fault: hostile input against a running server", { timeout: scaled(120_
       const c = await rawTcp(tcp);
       if (i % 2 === 1) {
         const uid = loggedIn[(i - 1) / 2];
-        c.socket.write(connectFrame(uid, `tok-${uid}`));
-        await Promise.race([
-          new Promise<void>((r) => {
-            const check = () => (c.outcome.packets.some((p) => p.type === PacketType.CONNACK) ? r() : setTimeout(check, 5));
-            check();
-          }),
-          sleep(5_000),
-        ]);
-        if (c.outcome.packets.some((p) => p.type === PacketType.CONNACK && p.reasonCode === ReasonCode.Success)) tally.connacks++;
+        c.write(connectFrame(uid, `tok-${uid}`));
+        await c.waitFor("CONNACK", () => c.connack, 5_000).catch(() => undefined);
+        if (c.packets.some((p) => p.type === PacketType.CONNACK && p.reasonCode === ReasonCode.Success)) tally.connacks++;
       }
-      for (let f = 0; f < FRAMES_PER_CONNECTION && !c.outcome.closed; f++) {
-        c.socket.write(fuzzFrame(rnd));
+      for (let f = 0; f < FRAMES_PER_CONNECTION && !c.closed; f++) {
+        c.write(fuzzFrame(rnd));
         tally.frames++;
         await new Promise((r) => setImmediate(r));
       }
       const closed = await c.closedWithin(500);
-      const disconnect = c.outcome.packets.find((p) => p.type === PacketType.DISCONNECT);
-      const refused = c.outcome.packets.find((p) => p.type === PacketType.CONNACK && p.reasonCode !== ReasonCode.Success);
+      const disconnect = c.packets.find((p) => p.type === PacketType.DISCONNECT);
+      const refused = c.packets.find((p) => p.type === PacketType.CONNACK && p.reasonCode !== ReasonCode.Success);
       if (!closed) tally.leftOpen++;
       else if (disconnect && disconnect.type === PacketType.DISCONNECT) {
         tally.closedWithDisconnect++;
         reasons.set(disconnect.reasonCode, (reasons.get(disconnect.reasonCode) ?? 0) + 1);
       } else if (refused) tally.closedRefused++;
       else tally.closedSilently++;
-      c.socket.destroy();
+      c.close();
     };
     let next = 0;
     await Promise.all(
@@ -246,25 +186,24 @@ describe("fault: hostile input against a running server", { timeout: scaled(120_
     // A logged-in TCP client claims a SEND of limit + 1 bytes: refused on the header alone.
     const claim = await rawTcp(tcp);
     await server.post("/user/token", { uid: "big", token: "tok-big" });
-    claim.socket.write(connectFrame("big", "tok-big"));
+    claim.write(connectFrame("big", "tok-big"));
     await sleep(300);
     const remaining = MAX_FRAME + 1;
-    const header = [0x30];
-    for (let v = remaining; v > 0; v = Math.floor(v / 128)) header.push((v % 128) | (v >= 128 ? 0x80 : 0));
-    claim.socket.write(Uint8Array.from(header));
+    const header = frameHeader(PacketType.SEND, remaining);
+    claim.write(header);
     assert.ok(await claim.closedWithin(3_000), "a claimed oversized frame is closed without waiting for its body");
-    const d1 = claim.outcome.packets.find((p) => p.type === PacketType.DISCONNECT);
+    const d1 = claim.packets.find((p) => p.type === PacketType.DISCONNECT);
     results.tcp_claimed = d1 && d1.type === PacketType.DISCONNECT ? `DISCONNECT ${d1.reasonCode}` : "closed";
     // A whole frame over the limit before CONNECT.
     const whole = await rawTcp(tcp);
-    whole.socket.write(Buffer.concat([Uint8Array.from(header), Buffer.alloc(remaining, 7)]));
+    whole.write(Buffer.concat([header, Buffer.alloc(remaining, 7)]));
     assert.ok(await whole.closedWithin(3_000), "a whole oversized frame is closed");
-    results.tcp_whole = whole.outcome.packets.map((p) => p.type).join(",") || "closed";
+    results.tcp_whole = whole.packets.map((p) => p.type).join(",") || "closed";
     // The maximum varint length (256 MiB).
     const huge = await rawTcp(tcp);
-    huge.socket.write(Uint8Array.of(0x30, 0xff, 0xff, 0xff, 0x7f));
+    huge.write(Uint8Array.of(0x30, 0xff, 0xff, 0xff, 0x7f));
     assert.ok(await huge.closedWithin(3_000), "a 256 MiB length prefix is closed");
-    results.tcp_varint_max = huge.outcome.packets.map((p) => p.type).join(",") || "closed";
+    results.tcp_varint_max = huge.packets.map((p) => p.type).join(",") || "closed";
     // WebSocket: a binary message over maxFrameBytes closes with 1009.
     const sock = new WebSocket(ws);
     await new Promise<void>((resolve, reject) => {
@@ -375,7 +314,7 @@ describe("fault: hostile input against a running server", { timeout: scaled(120_
   });
 
   test("a SEND flood gets RateLimit acks, then a disconnect; only acknowledged sends are stored", async (t) => {
-    const flooder = new FaultClient({ uid: "flooder", token: "tok-flooder", addr: () => tcp });
+    const flooder = new CountingClient({ uid: "flooder", token: "tok-flooder", addr: () => tcp });
     await flooder.start();
     const count = scaled(600, 3_000);
     const results = await Promise.all(

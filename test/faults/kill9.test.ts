@@ -1,5 +1,5 @@
 /**
- * Fault 1: kill -9 a gateway process mid-traffic. Three `switchboard serve` processes share Redis
+ * Fault test: kill -9 a gateway process mid-traffic. Three `switchboard serve` processes share Redis
  * and PostgreSQL; 1:1 pairs and a group chat across all three while one process is SIGKILLed.
  * Its users reconnect through the route API of a live process (full-jitter backoff), resend what
  * had no SENDACK with the same client_msg_no, and sync from the last seq they hold. Pass: every
@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { NodeProcess } from "../helpers/cluster-process.js";
 import { serviceUrls, skipUnless, uniqueName } from "../helpers/services.js";
-import { dropClusterSchema, startCluster, until } from "./helpers/procs.js";
+import { until } from "../helpers/wait.js";
+import { dropClusterSchema, startCluster } from "./helpers/procs.js";
 import { report, scaled } from "./helpers/report.js";
 import { Traffic } from "./helpers/traffic.js";
 

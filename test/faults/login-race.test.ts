@@ -1,5 +1,5 @@
 /**
- * Fault 5: duplicate-login race. K simultaneous CONNECTs of one (uid, device), spread over two
+ * Fault test: duplicate-login race. K simultaneous CONNECTs of one (uid, device), spread over two
  * `switchboard serve` processes on Redis + PostgreSQL, repeated over several rounds. Pass: exactly
  * one session survives each round (the others get a refused CONNACK or a DISCONNECT ConnectKick),
  * presence holds one binding, and a message to the user reaches the survivor only.
@@ -9,8 +9,9 @@ import { after, before, describe, test } from "node:test";
 import { ReasonCode } from "../../src/protocol/index.js";
 import type { NodeProcess } from "../helpers/cluster-process.js";
 import { serviceUrls, skipUnless, uniqueName } from "../helpers/services.js";
-import { FaultClient } from "./helpers/fault-client.js";
-import { dropClusterSchema, sleep, startCluster, until } from "./helpers/procs.js";
+import { sleep, until } from "../helpers/wait.js";
+import { CountingClient } from "../helpers/wk/counting-client.js";
+import { dropClusterSchema, startCluster } from "./helpers/procs.js";
 import { report, scaled } from "./helpers/report.js";
 
 const K = scaled(10, 100);
@@ -20,7 +21,7 @@ describe(`fault: ${K} simultaneous logins of one device, ${ROUNDS} rounds, 2 pro
   const skip = (await skipUnless("redis")) || (await skipUnless("postgres"));
   const clusterName = uniqueName("flr").toLowerCase();
   let nodes: NodeProcess[] = [];
-  const clients: FaultClient[] = [];
+  const clients: CountingClient[] = [];
 
   before(async () => {
     if (skip) return;
@@ -36,7 +37,7 @@ describe(`fault: ${K} simultaneous logins of one device, ${ROUNDS} rounds, 2 pro
   test("exactly one session survives each round; the others are refused or kicked", { skip }, async (t) => {
     const [n1, n2] = nodes;
     await n1.post("/user/token", { uid: "lr-sender", token: "tok-lr-sender" });
-    const sender = new FaultClient({ uid: "lr-sender", token: "tok-lr-sender", addr: () => n1.tcpAddr });
+    const sender = new CountingClient({ uid: "lr-sender", token: "tok-lr-sender", addr: () => n1.tcpAddr });
     clients.push(sender);
     await sender.start();
     const tally = { accepted: 0, refused: 0, kicked: 0, survivors: 0, otherCloses: 0 };
@@ -45,7 +46,7 @@ describe(`fault: ${K} simultaneous logins of one device, ${ROUNDS} rounds, 2 pro
       const uid = `lr-${round}`;
       assert.equal((await n1.post("/user/token", { uid, token: `tok-${uid}`, device_flag: 1 })).status, 200, "token set");
       const racers = Array.from({ length: K }, (_, i) => {
-        const c = new FaultClient({ uid, token: `tok-${uid}`, deviceFlag: 1, addr: () => nodes[i % 2].tcpAddr });
+        const c = new CountingClient({ uid, token: `tok-${uid}`, deviceFlag: 1, addr: () => nodes[i % 2].tcpAddr });
         clients.push(c);
         return c;
       });

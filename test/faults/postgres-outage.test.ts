@@ -15,8 +15,9 @@ import { after, before, describe, test } from "node:test";
 import type { NodeProcess } from "../helpers/cluster-process.js";
 import { type PrivatePostgres, privatePostgresUnavailable, startPrivatePostgres } from "../helpers/private-postgres.js";
 import { serviceUrls, skipUnless, uniqueName } from "../helpers/services.js";
+import { sleep } from "../helpers/wait.js";
 import { SdkLoader } from "../helpers/wk-sdk.js";
-import { alive, sleep, startClusterNode } from "./helpers/procs.js";
+import { alive, startClusterNode } from "./helpers/procs.js";
 import { percentile, report, scaled } from "./helpers/report.js";
 import { type Ledger, checkLedger, newLedger, runHttpSenders, runSdkSender } from "./helpers/store-senders.js";
 

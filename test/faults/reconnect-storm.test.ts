@@ -1,5 +1,5 @@
 /**
- * Fault 3: a reconnect storm. N clients (ci 300, full 10,000), spread over two `switchboard serve`
+ * Fault test: a reconnect storm. N clients (ci 300, full 10,000), spread over two `switchboard serve`
  * processes (Redis + PostgreSQL) and over source addresses 127.0.0.1-8, lose their connections in
  * the same instant. While they are away each is sent a message; they come back with full-jitter
  * backoff (each asks the route API again), sync what they missed, and must all be connected and
@@ -9,8 +9,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { NodeProcess } from "../helpers/cluster-process.js";
 import { serviceUrls, skipUnless, uniqueName } from "../helpers/services.js";
-import { FaultClient, nextSourceAddress } from "./helpers/fault-client.js";
-import { alive, dropClusterSchema, retrying, rssOf, startCluster, until } from "./helpers/procs.js";
+import { until } from "../helpers/wait.js";
+import { CountingClient, nextSourceAddress } from "../helpers/wk/counting-client.js";
+import { alive, dropClusterSchema, retrying, rssOf, startCluster } from "./helpers/procs.js";
 import { mib, percentile, report, scaled } from "./helpers/report.js";
 
 const N = Number(process.env.FAULT_STORM_CLIENTS ?? scaled(300, 10_000));
@@ -35,7 +36,7 @@ describe(`fault: reconnect storm of ${N} clients over 2 processes`, { timeout: s
   const skip = (await skipUnless("redis")) || (await skipUnless("postgres"));
   const clusterName = uniqueName("fst").toLowerCase();
   let nodes: NodeProcess[] = [];
-  const clients: FaultClient[] = [];
+  const clients: CountingClient[] = [];
 
   before(async () => {
     if (skip) return;
@@ -55,7 +56,7 @@ describe(`fault: reconnect storm of ${N} clients over 2 processes`, { timeout: s
       const res = await retrying(() => nodes[i % 2].post("/user/token", { uid, token: `tok-${uid}`, device_flag: 0 }));
       assert.equal(res.status, 200, `/user/token ${uid}`);
     });
-    // Seed 000's route API names each user's node; reconnects ask it again (alternating routers).
+    // The route API names each user's node; reconnects ask it again (alternating routers).
     const firstAddr = new Map<string, string>();
     for (let i = 0; i < N; i += 1000) {
       const res = await nodes[0].post("/route/batch?intranet=0", uids.slice(i, i + 1000));
@@ -68,7 +69,7 @@ describe(`fault: reconnect storm of ${N} clients over 2 processes`, { timeout: s
     for (const [i, uid] of uids.entries()) {
       let first = true;
       clients.push(
-        new FaultClient({
+        new CountingClient({
           uid,
           token: `tok-${uid}`,
           localAddress: nextSourceAddress(8),
@@ -152,7 +153,7 @@ describe(`fault: reconnect storm of ${N} clients over 2 processes`, { timeout: s
     const back = clients.map((c) => c.connectedAt.find((at) => at > droppedAt)).filter((at): at is number => at !== undefined);
     const down = clients.filter((c) => !c.isOpen);
     // Catch-up: the message arrived live or through the reconnect sync. A final sync only counts what was lost.
-    const missed = (c: FaultClient) => [...c.shown.values()].find((m) => m.fromUid === SOURCE);
+    const missed = (c: CountingClient) => [...c.shown.values()].find((m) => m.fromUid === SOURCE);
     // The last batch may have been stored just now, its live deliveries still on their way (fan-out follows the
     // commit): give them a few seconds before anyone counts as not caught up.
     await until("live deliveries of the last batches", () => clients.every((c) => missed(c)), 10_000, 100).catch(() => {});

@@ -1,5 +1,5 @@
 /**
- * Fault 7: security defaults on a running `switchboard serve` process started with an API key and
+ * Fault test: security defaults on a running `switchboard serve` process started with an API key and
  * an Origin allowlist, logging at debug. Tokens are required on CONNECT (wrong, missing or another
  * device's token refused); server-side endpoints answer 401 without the key (the per-endpoint
  * matrix is in test/router/messaging-api.test.ts, "API key", and test/router/user-auth.test.ts: here
@@ -11,10 +11,12 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import WebSocket from "ws";
-import { FrameDecoder, LATEST_VERSION, PacketType, ReasonCode, createClientKeys, encodeConnect } from "../../src/protocol/index.js";
-import { FaultClient } from "./helpers/fault-client.js";
-import { type ServeProcess, sleep, startServeProcess } from "./helpers/procs.js";
+import type WebSocket from "ws";
+import { ReasonCode } from "../../src/protocol/index.js";
+import { sleep } from "../helpers/wait.js";
+import { CountingClient } from "../helpers/wk/counting-client.js";
+import { UpgradeRefused, Wire } from "../helpers/wk/wire.js";
+import { type ServeProcess, startServeProcess } from "./helpers/procs.js";
 import { report } from "./helpers/report.js";
 
 const API_KEY = "fault-api-key-9f8e7d6c5b4a";
@@ -23,48 +25,24 @@ const TOKENS = { alice: "tok-alice-secret-31415", bob: "tok-bob-secret-27182" };
 const WRONG_TOKEN = "wrong-token-secret-16180";
 
 /** A WebSocket CONNECT: resolves with the CONNACK reason, or the HTTP status / error that refused the upgrade. */
-function wsConnect(url: string, uid: string, token: string, options: WebSocket.ClientOptions = {}): Promise<string> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(url, options);
-    const decoder = new FrameDecoder({ version: LATEST_VERSION });
-    const timer = setTimeout(() => {
-      ws.terminate();
-      resolve("timeout");
-    }, 10_000);
-    const done = (what: string) => {
-      clearTimeout(timer);
-      ws.terminate();
-      resolve(what);
-    };
-    ws.on("unexpected-response", (_req, res) => done(`http ${res.statusCode}`));
-    ws.on("error", (err) => done(`error ${(err as NodeJS.ErrnoException).code ?? err.message}`));
-    ws.on("open", () =>
-      ws.send(
-        encodeConnect(
-          {
-            type: PacketType.CONNECT,
-            version: LATEST_VERSION,
-            deviceFlag: 0,
-            deviceId: `${uid}-ws`,
-            uid,
-            token,
-            clientTimestamp: Date.now(),
-            clientKey: createClientKeys().publicKeyBase64,
-          },
-          LATEST_VERSION,
-        ),
-      ),
-    );
-    ws.on("message", (data: Buffer) => {
-      for (const p of decoder.push(data)) if (p.type === PacketType.CONNACK) done(`connack ${p.reasonCode}`);
-    });
-  });
+async function wsConnect(url: string, uid: string, token: string, options: WebSocket.ClientOptions = {}): Promise<string> {
+  let wire: Wire | undefined;
+  try {
+    wire = await Wire.openWs(url, { ws: options, timeoutMs: 10_000 });
+    const connack = await wire.handshake({ uid, token, deviceId: `${uid}-ws`, timeoutMs: 10_000 });
+    return `connack ${connack.reasonCode}`;
+  } catch (err) {
+    if (err instanceof UpgradeRefused) return `http ${err.status}`;
+    return `error ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+  } finally {
+    wire?.close();
+  }
 }
 
 describe("fault: security defaults on a running server (API key, Origin allowlist, debug logs)", () => {
   let server: ServeProcess;
   const key = { token: API_KEY };
-  const clients: FaultClient[] = [];
+  const clients: CountingClient[] = [];
 
   before(async () => {
     server = await startServeProcess(["--api-key", API_KEY, "--allowed-origins", ALLOWED_ORIGIN, "--log-level", "debug"]);
@@ -81,7 +59,7 @@ describe("fault: security defaults on a running server (API key, Origin allowlis
   test("CONNECT needs the user's token: wrong, missing, another device's or an unknown user's are refused", async (t) => {
     const tcp = server.nodes[0].tcpAddr;
     const attempt = async (uid: string, token: string, deviceFlag = 0) => {
-      const c = new FaultClient({ uid, token, deviceFlag, addr: () => tcp });
+      const c = new CountingClient({ uid, token, deviceFlag, addr: () => tcp });
       clients.push(c);
       const connack = await c.tryConnect();
       c.close();

@@ -1,5 +1,5 @@
 /**
- * Fault 4: slow consumers. Raw TCP clients that never read (ci 3, full 50) are members of a group
+ * Fault test: slow consumers. Raw TCP clients that never read (ci 3, full 50) are members of a group
  * that gets large messages; a good member reads normally, and alice keeps chatting 1:1 with bob.
  * The server (a `switchboard serve` process, --max-write-buffer-bytes 64 KiB) must cut each slow
  * consumer off at its cap, deliver every message to the good member, keep alice and bob's chat
@@ -8,8 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { FaultClient } from "./helpers/fault-client.js";
-import { type ServeProcess, alive, sleep, startServeProcess, until } from "./helpers/procs.js";
+import { sleep, until } from "../helpers/wait.js";
+import { CountingClient } from "../helpers/wk/counting-client.js";
+import { type ServeProcess, alive, startServeProcess } from "./helpers/procs.js";
 import { mib, percentile, report, scaled } from "./helpers/report.js";
 
 const SLOW = scaled(3, 50);
@@ -19,9 +20,9 @@ const MAX_PUSHES = scaled(1_500, 4_000);
 
 describe(`fault: ${SLOW} consumers that never read`, { timeout: scaled(90_000, 600_000) }, () => {
   let server: ServeProcess;
-  const clients: FaultClient[] = [];
+  const clients: CountingClient[] = [];
   const client = (uid: string, neverRead = false) => {
-    const c = new FaultClient({ uid, token: `tok-${uid}`, addr: () => server.nodes[0].tcpAddr, neverRead });
+    const c = new CountingClient({ uid, token: `tok-${uid}`, addr: () => server.nodes[0].tcpAddr, neverRead });
     clients.push(c);
     return c;
   };
@@ -77,7 +78,7 @@ describe(`fault: ${SLOW} consumers that never read`, { timeout: scaled(90_000, 6
     }
     const pushMs = Date.now() - pushStart;
     pushed++;
-    await until("every slow consumer offline", async () => (await online()) === 0, 10_000);
+    await until("every slow consumer offline", async () => (await online()) === 0, 10_000, 100);
     // A few more chat messages after the cut-off, then stop.
     await sleep(500);
     chatting = false;

@@ -14,8 +14,9 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { sleep } from "../helpers/wait.js";
 import { SdkLoader } from "../helpers/wk-sdk.js";
-import { type ServeProcess, alive, sleep, startServeProcess } from "./helpers/procs.js";
+import { type ServeProcess, alive, startServeProcess } from "./helpers/procs.js";
 import { percentile, report, scaled } from "./helpers/report.js";
 import { type Ledger, checkLedger, newLedger, runHttpSenders, runSdkSender } from "./helpers/store-senders.js";
 

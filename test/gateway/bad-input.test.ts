@@ -2,7 +2,8 @@
  * Bad input on a gateway TCP connection, against the real server (token auth on, two nodes):
  * every malformed, oversized, out-of-order or forged frame gets a reason code (DISCONNECT, a
  * refused CONNACK, or a SENDACK for per-message faults) and a close where the stream cannot go on,
- * while a good pair of users on the two nodes keeps chatting after every case.
+ * while a good pair of users on the two nodes keeps chatting after every case. A first frame that
+ * is hostile the way a scanner or a broken client would be is checked the same way.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -11,54 +12,34 @@ import { MAX_PACKETS_BEFORE_CONNACK } from "../../src/gateway/session.js";
 import {
   ChannelType,
   type ConnectPacket,
+  type Packet,
   PacketType,
   ReasonCode,
   Setting,
-  createClientKeys,
-  encodeConnect,
   encodePing,
   encodeSendack,
 } from "../../src/protocol/index.js";
-import { RawClient } from "../helpers/raw-client.js";
 import { type TestServer, startTestServer } from "../helpers/server.js";
+import { Client } from "../helpers/wk/client.js";
+import { connectFrame, frameHeader } from "../helpers/wk/packets.js";
 
 const Person = ChannelType.Person;
 
-function connectFrame(o: Partial<ConnectPacket> & { uid: string }, encodeVersion = 5): Buffer {
-  return encodeConnect(
-    {
-      type: PacketType.CONNECT,
-      version: 5,
-      deviceFlag: 0,
-      deviceId: `${o.uid}-dev`,
-      token: "",
-      clientTimestamp: Date.now(),
-      clientKey: createClientKeys().publicKeyBase64,
-      ...o,
-    },
-    encodeVersion,
-  );
-}
+/** Fixed header of a SEND claiming `length` body bytes. */
+const sendHeader = (length: number) => frameHeader(PacketType.SEND, length);
 
-/** Fixed header of a SEND (type 3) claiming `length` body bytes. */
-function sendHeader(length: number): Buffer {
-  const bytes = [0x30];
-  let v = length;
-  do {
-    let b = v % 128;
-    v = Math.floor(v / 128);
-    if (v > 0) b |= 0x80;
-    bytes.push(b);
-  } while (v > 0);
-  return Buffer.from(bytes);
-}
+/** The reason code of the first DISCONNECT or CONNACK. */
+const reasonOf = (packets: Packet[]) => {
+  const p = packets.find((x) => x.type === PacketType.DISCONNECT || x.type === PacketType.CONNACK);
+  return p && "reasonCode" in p ? p.reasonCode : undefined;
+};
 
 describe("bad input on gateway TCP connections", () => {
   let sb: TestServer;
   let addrs: string[];
-  let alice: RawClient;
-  let bob: RawClient;
-  const extra: RawClient[] = [];
+  let alice: Client;
+  let bob: Client;
+  const extra: Client[] = [];
   let n = 0;
   let chats = 0;
 
@@ -73,19 +54,19 @@ describe("bad input on gateway TCP connections", () => {
     await sb?.stop();
   });
 
-  async function login(uid: string, node: number): Promise<RawClient> {
+  async function login(uid: string, node: number): Promise<Client> {
     const token = `tok-${uid}`;
     const res = await sb.post("/user/token", { uid, token, device_flag: 0 });
     assert.equal(res.status, 200, `token for ${uid}: ${JSON.stringify(res.body)}`);
-    const c = await RawClient.connect(addrs[node], { uid, token });
+    const c = await Client.connect(addrs[node], { uid, token });
     extra.push(c);
     assert.equal(c.connack?.reasonCode, ReasonCode.Success, `${uid} logs in`);
     return c;
   }
 
   /** A connection that never authenticated (nothing sent yet). */
-  async function stranger(node = 0): Promise<RawClient> {
-    const c = await RawClient.open(addrs[node]);
+  async function stranger(node = 0, version?: number): Promise<Client> {
+    const c = await Client.open(addrs[node], { version });
     extra.push(c);
     return c;
   }
@@ -103,7 +84,7 @@ describe("bad input on gateway TCP connections", () => {
   }
 
   /** The server sends a DISCONNECT with `reason` and closes. */
-  async function assertKicked(c: RawClient, reason: number, what: string): Promise<void> {
+  async function assertKicked(c: Client, reason: number, what: string): Promise<void> {
     const d = await c.ended();
     assert.ok(c.closed, `${what}: connection closed`);
     assert.equal(d?.reasonCode, reason, `${what}: DISCONNECT reason ${JSON.stringify(d)}`);
@@ -116,6 +97,35 @@ describe("bad input on gateway TCP connections", () => {
     await assertKicked(c, ReasonCode.NotSupportHeader, "garbage");
     await stillChatting();
   });
+
+  // A first frame a scanner or a broken client would send (decoded at version 4, as an older client would).
+  const hostile: [string, (c: Client) => void, number | undefined][] = [
+    ["garbage bytes", (c) => c.write(Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n")), undefined],
+    ["a PING before CONNECT", (c) => c.write(encodePing()), ReasonCode.AuthFail],
+    ["an unknown packet type", (c) => c.write(Uint8Array.of(0xf0, 0x00)), undefined],
+    ["a length over the frame limit", (c) => c.write(Uint8Array.of(0x10, 0xff, 0xff, 0xff, 0x7f)), undefined],
+    ["protocol version 1", (c) => c.write(connectFrame({ uid: "h-bad", deviceId: "d", version: 1 })), undefined],
+    [
+      "a truncated CONNECT, then the client hangs up",
+      (c) => {
+        c.write(connectFrame({ uid: "h-bad", deviceId: "d", version: 4 }).subarray(0, 9));
+        c.end();
+      },
+      undefined,
+    ],
+  ];
+  for (const [name, run, reason] of hostile) {
+    test(`${name}: closed with a reason, others unaffected`, async () => {
+      const c = await stranger(0, 4);
+      run(c);
+      await c.ended(8_000);
+      assert.equal(c.closed, true, "the server closed the connection");
+      if (reason !== undefined) assert.equal(reasonOf(c.packets), reason, `reason code for ${name}`);
+      else if (c.packets.length > 0)
+        assert.ok((reasonOf(c.packets) ?? 1) !== ReasonCode.Success, `no success answer: ${JSON.stringify(c.packets)}`);
+      await stillChatting();
+    });
+  }
 
   test("a first packet other than CONNECT (PING, SEND) gets DISCONNECT AuthFail", async () => {
     const ping = await stranger(0);
@@ -223,10 +233,10 @@ describe("bad input on gateway TCP connections", () => {
       assert.ok(c.closed, `${what}: closed after the refusal`);
     }
 
-    const v0 = pool(await RawClient.connect(addrs[0], { uid: "bi-keys", token, version: 0 }));
+    const v0 = pool(await Client.connect(addrs[0], { uid: "bi-keys", token, version: 0 }));
     assert.equal(v0.connack?.reasonCode, ReasonCode.Success, "version 0 means the latest");
     assert.equal(v0.connack?.serverVersion, 5, "version 0 negotiates 5");
-    const v255 = pool(await RawClient.connect(addrs[1], { uid: "bi-keys", token, version: 255, deviceFlag: 0 }));
+    const v255 = pool(await Client.connect(addrs[1], { uid: "bi-keys", token, version: 255, deviceFlag: 0 }));
     assert.equal(v255.connack?.serverVersion, 5, "version 255 is capped at 5");
     // v255 replaced v0's binding (same uid and device): v0 is kicked.
     assert.equal((await v0.ended())?.reasonCode, ReasonCode.ConnectKick, "the newer login kicks the older");
@@ -235,7 +245,7 @@ describe("bad input on gateway TCP connections", () => {
     await stillChatting();
   });
 
-  function pool(c: RawClient): RawClient {
+  function pool(c: Client): Client {
     extra.push(c);
     return c;
   }
@@ -268,6 +278,21 @@ describe("bad input on gateway TCP connections", () => {
     assert.equal(leaked.length, 0, "nothing forged or undecryptable reached bob");
   });
 
+  test("a SEND whose msg_key does not verify is refused and not delivered", async () => {
+    const before = bob.recvs.length;
+    const mallory = await login(`bi-flip-${++n}`, 1);
+    // Break the msg_key after the client computed it: flip one hex digit of the 32.
+    const ack = await mallory.send("bi-bob", Person, "flipped", {
+      tamper: (p) => {
+        p.msgKey = p.msgKey.replace(/^./, (ch) => (ch === "a" ? "b" : "a"));
+      },
+    });
+    assert.equal(ack.reasonCode, ReasonCode.MsgKeyError);
+    mallory.close();
+    await stillChatting();
+    assert.ok(!bob.recvs.slice(before).some((r) => r.text === "flipped"), "the forged message never reached bob");
+  });
+
   test("a SEND to an invalid channel is refused with the channel's reason code", async () => {
     const user = await login(`bi-chan-${++n}`, 1);
     const cases: [string, string, number, number][] = [
@@ -289,7 +314,7 @@ describe("bad input on gateway TCP connections", () => {
 
   test("a SEND with fields the store cannot keep is refused as malformed (not SystemError), the connection stays usable", async () => {
     const user = await login(`bi-fields-${++n}`, 0);
-    const cases: [string, Parameters<RawClient["send"]>[3]][] = [
+    const cases: [string, Parameters<Client["send"]>[3]][] = [
       ["a 2 KB client_msg_no", { clientMsgNo: "x".repeat(2048) }],
       ["a client_msg_no with NUL", { clientMsgNo: "a\u0000b" }],
       [

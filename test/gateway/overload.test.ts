@@ -7,14 +7,15 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { PacketType, ReasonCode } from "../../src/protocol/index.js";
 import { type TestServer, startTestServer } from "../helpers/server.js";
-import { TcpClient } from "../helpers/tcp-client.js";
+import { sleep } from "../helpers/wait.js";
+import { Client } from "../helpers/wk/client.js";
 
 describe("gateway under overload", () => {
   let sb: TestServer;
   let addr: string;
-  const clients: TcpClient[] = [];
+  const clients: Client[] = [];
   const open = async (uid: string, deviceFlag = 0) => {
-    const c = await TcpClient.connect(addr, { uid, deviceFlag });
+    const c = await Client.connect(addr, { uid, deviceFlag });
     clients.push(c);
     return c;
   };
@@ -31,7 +32,7 @@ describe("gateway under overload", () => {
     const slow = await open("o-slow");
     const alice = await open("o-alice");
     const bob = await open("o-bob");
-    slow.socket.pause(); // reads nothing from here on: the kernel buffers fill, then the server's
+    slow.pause(); // reads nothing from here on: the kernel buffers fill, then the server's
     const online = async () => (await sb.backends.presence.lookup(["o-slow"])).has("o-slow");
     const payload = Buffer.alloc(64 * 1024, "x").toString("base64");
     let stored = 0;
@@ -44,7 +45,7 @@ describe("gateway under overload", () => {
     assert.equal(await online(), false, `the slow client was disconnected (after ${stored} messages)`);
     const ack = await alice.send("o-bob", 1, "unaffected");
     assert.equal(ack.reasonCode, ReasonCode.Success);
-    await bob.waitFor("bob's message", () => (bob.recvs.some((r) => r.plain.toString() === "unaffected") ? true : undefined));
+    await bob.waitRecv("bob's message", (r) => r.text === "unaffected", 10_000);
     const max = await sb.get("/channel/max_message_seq?channel_id=o-pusher&channel_type=1&login_uid=o-slow");
     assert.equal(max.body.message_seq, stored, "every message is stored for the slow client to sync");
     const rss = process.memoryUsage().rss;
@@ -69,19 +70,17 @@ describe("gateway under overload", () => {
   });
 
   test("ten simultaneous logins of one device: exactly one session survives", async () => {
-    const racers = await Promise.all(Array.from({ length: 10 }, () => TcpClient.connect(addr, { uid: "o-race", deviceFlag: 1 })));
+    const racers = await Promise.all(Array.from({ length: 10 }, () => Client.connect(addr, { uid: "o-race", deviceFlag: 1 })));
     clients.push(...racers);
     const deadline = Date.now() + 10_000;
     const alive = () => racers.filter((r) => !r.closed && r.connack?.reasonCode === ReasonCode.Success);
-    while (alive().length !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (alive().length !== 1 && Date.now() < deadline) await sleep(50);
     assert.equal(alive().length, 1, `sessions alive: ${alive().length}`);
     const bindings = (await sb.backends.presence.lookup(["o-race"])).get("o-race") ?? [];
     assert.equal(bindings.length, 1, "one binding in presence");
     const survivor = alive()[0];
     const ack = await (await open("o-dave")).send("o-race", 1, "to the survivor");
     assert.equal(ack.reasonCode, ReasonCode.Success);
-    await survivor.waitFor("message to the survivor", () =>
-      survivor.recvs.some((r) => r.plain.toString() === "to the survivor") ? true : undefined,
-    );
+    await survivor.waitRecv("message to the survivor", (r) => r.text === "to the survivor", 10_000);
   });
 });

@@ -13,6 +13,7 @@ import WebSocket from "ws";
 import type { Session } from "../../src/gateway/session.js";
 import { type SdkUser, connectSdkUser } from "../helpers/sdk-user.js";
 import { type TestServer, startTestServer } from "../helpers/server.js";
+import { sleep, until } from "../helpers/wait.js";
 import { SdkLoader, type SdkMessage } from "../helpers/wk-sdk.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: HTTP answers and SDK objects are checked field by field
@@ -32,7 +33,7 @@ before(async () => {
 after(async () => {
   await sb?.stop();
   // The SDK logs its sockets' close events a moment after disconnect().
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   console.log = quietLog;
   await loader.dispose();
 });
@@ -59,14 +60,6 @@ function sessionsOf(node: number, uid: string): Session[] {
   return sb.nodes[node].sessions.of(uid) as Session[];
 }
 
-async function eventually(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /**
  * The SDK acknowledged every RECV on `node`: the server's tracker for `uid` is empty, and a resend
  * sweep far in the future (past every backoff) writes nothing, so no duplicate reaches the user.
@@ -74,11 +67,11 @@ async function eventually(what: string, check: () => boolean, timeoutMs = 5000):
 async function assertAllAcked(u: SdkUser, node: number): Promise<void> {
   const sessions = sessionsOf(node, u.uid);
   assert.equal(sessions.length, 1, `${u.uid} has one session on node ${node}`);
-  await eventually(`${u.uid}'s RECVACKs`, () => sessions[0].recvs.size === 0);
+  await until(`${u.uid}'s RECVACKs`, () => sessions[0].recvs.size === 0);
   const before = u.received.length;
   sessions[0].resendDue(Date.now() + 3_600_000);
   // Give a stray resend the time to cross the loopback socket and the SDK's decoder.
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   assert.equal(u.received.length, before, `no RECV is resent to ${u.uid} once acknowledged`);
 }
 
@@ -226,13 +219,13 @@ describe("wukongimjssdk over WebSocket (encrypted), users on two nodes", () => {
     const statusesBefore = alice.statuses.length;
     const [session] = sessionsOf(0, alice.uid);
     session.conn.destroy("test: connection lost");
-    await eventually(
+    await until(
       "alice to notice the drop and reconnect",
       () => alice.statuses.slice(statusesBefore).some(([s]) => s === alice.sdk.ConnectStatus.Connected),
       15_000,
     );
     // On CONNACK the SDK flushes its queue: the same client_seq and client_msg_no, encrypted for the new session.
-    await eventually("the resent SEND's SENDACK", () => queue.size === 0, 5000);
+    await until("the resent SEND's SENDACK", () => queue.size === 0, 5000);
     const again = acks.filter((a) => a.clientSeq === clientSeq);
     assert.equal(again.length, 2, "two SENDACKs for that client_seq");
     assert.deepEqual(
@@ -513,7 +506,7 @@ describe("offline user catches up through the SDK's own sync callbacks", () => {
     // Bob closes the app; the server lets go of his session.
     bob.close();
     users.splice(users.indexOf(bob), 1);
-    await eventually("bob's session to end", () => sessionsOf(1, bob.uid).length === 0);
+    await until("bob's session to end", () => sessionsOf(1, bob.uid).length === 0);
 
     const personTexts = Array.from({ length: 7 }, (_, i) => `pendant ton absence ${i} 🌙`);
     for (const t of personTexts) assert.equal((await alice.sendText(t, bob.uid, PERSON)).reasonCode, 1, "stored while bob is away");

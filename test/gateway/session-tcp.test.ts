@@ -14,17 +14,17 @@ import {
   encodeDisconnect,
   encodePing,
 } from "../../src/protocol/index.js";
-import { RawClient, type RawConnectOptions, type Received } from "../helpers/raw-client.js";
 import { type TestServer, startTestServer } from "../helpers/server.js";
+import { Client, type ConnectOptions, type Received } from "../helpers/wk/client.js";
 
 const Person = ChannelType.Person;
 const Group = ChannelType.Group;
 
 /** Test-wide bookkeeping: every client is closed at the end. */
 function clientPool() {
-  const all: RawClient[] = [];
+  const all: Client[] = [];
   return {
-    track(c: RawClient) {
+    track(c: Client) {
       all.push(c);
       return c;
     },
@@ -76,9 +76,9 @@ describe("gateway sessions over TCP (token auth, two nodes)", () => {
   }
 
   /** Token, then CONNECT on node `node`; asserts the CONNACK succeeded. */
-  async function login(who: string, node: number, o: Partial<RawConnectOptions> = {}): Promise<RawClient> {
+  async function login(who: string, node: number, o: Partial<ConnectOptions> = {}): Promise<Client> {
     const token = await setToken(who, o.deviceFlag ?? 0);
-    const c = pool.track(await RawClient.connect(addrs[node], { uid: who, token, ...o }));
+    const c = pool.track(await Client.connect(addrs[node], { uid: who, token, ...o }));
     assert.equal(c.connack?.reasonCode, ReasonCode.Success, `${who} connects to node ${node}`);
     return c;
   }
@@ -86,20 +86,20 @@ describe("gateway sessions over TCP (token auth, two nodes)", () => {
   test("a wrong, missing or other-device token is refused with AuthFail and the connection closed", async () => {
     const who = uid("auth");
     const token = await setToken(who, 0);
-    const refusals: [string, RawConnectOptions][] = [
+    const refusals: [string, ConnectOptions][] = [
       ["wrong token", { uid: who, token: `${token}x` }],
       ["empty token", { uid: who, token: "" }],
       ["token of device 0 used as device 1", { uid: who, token, deviceFlag: 1 }],
       ["a uid with no token at all", { uid: uid("nobody"), token }],
     ];
     for (const [what, opts] of refusals) {
-      const c = pool.track(await RawClient.connect(addrs[0], opts));
+      const c = pool.track(await Client.connect(addrs[0], opts));
       assert.equal(c.connack?.reasonCode, ReasonCode.AuthFail, `${what}: CONNACK reason`);
       assert.equal(c.connack?.serverKey, "", `${what}: no server key on a refusal`);
       await c.ended();
       assert.ok(c.closed, `${what}: the server closed the connection`);
     }
-    const ok = pool.track(await RawClient.connect(addrs[1], { uid: who, token }));
+    const ok = pool.track(await Client.connect(addrs[1], { uid: who, token }));
     assert.equal(ok.connack?.reasonCode, ReasonCode.Success, "the right token connects");
     assert.equal(ok.connack?.serverVersion, 5, "protocol 5 negotiated");
     await ok.ping();
@@ -110,8 +110,8 @@ describe("gateway sessions over TCP (token auth, two nodes)", () => {
     const devPool = clientPool();
     try {
       const addr = dev.nodes[0].info().external.tcpAddr;
-      const a = devPool.track(await RawClient.connect(addr, { uid: "dev-a", token: "" }));
-      const b = devPool.track(await RawClient.connect(addr, { uid: "dev-b", token: "whatever" }));
+      const a = devPool.track(await Client.connect(addr, { uid: "dev-a", token: "" }));
+      const b = devPool.track(await Client.connect(addr, { uid: "dev-b", token: "whatever" }));
       assert.equal(a.connack?.reasonCode, ReasonCode.Success, "empty token accepted");
       assert.equal(b.connack?.reasonCode, ReasonCode.Success, "any token accepted");
       const ack = await a.send("dev-b", Person, "dev hello");
@@ -129,7 +129,7 @@ describe("gateway sessions over TCP (token auth, two nodes)", () => {
     const alice = await login(a, 0);
     const bob = await login(b, 1);
     const texts = ["héllo wörld — ünïcödé ✓", "你好，世界 👋🏽 مرحبا שלום", "emoji 🎉🚀👨‍👩‍👧‍👦 and \u0000 NUL and 𝄞"];
-    const steps: [RawClient, RawClient, string, string][] = [
+    const steps: [Client, Client, string, string][] = [
       [alice, bob, a, b],
       [bob, alice, b, a],
       [alice, bob, a, b],
@@ -190,7 +190,7 @@ describe("gateway sessions over TCP (token auth, two nodes)", () => {
     const first = await login(c, 0, { deviceFlag: 0 });
     const otherDevice = await login(c, 0, { deviceFlag: 1 });
     const dave = await login(d, 1);
-    const second = pool.track(await RawClient.connect(addrs[1], { uid: c, token: `token-${c}-0`, deviceFlag: 0 }));
+    const second = pool.track(await Client.connect(addrs[1], { uid: c, token: `token-${c}-0`, deviceFlag: 0 }));
     assert.equal(second.connack?.reasonCode, ReasonCode.Success, "the second login connects");
     const kick = await first.ended();
     assert.equal(kick?.reasonCode, ReasonCode.ConnectKick, `the first login is kicked with ConnectKick: ${JSON.stringify(kick)}`);
@@ -206,7 +206,7 @@ describe("gateway sessions over TCP (token auth, two nodes)", () => {
     const flags = (online.body as { device_flag: number }[]).map((r) => r.device_flag).sort();
     assert.deepEqual(flags, [0, 1], `one binding per device after the kick: ${JSON.stringify(online.body)}`);
     // The kicked connection is gone; a third login on node 0 kicks the second in turn.
-    const third = pool.track(await RawClient.connect(addrs[0], { uid: c, token: `token-${c}-0`, deviceFlag: 0 }));
+    const third = pool.track(await Client.connect(addrs[0], { uid: c, token: `token-${c}-0`, deviceFlag: 0 }));
     assert.equal(third.connack?.reasonCode, ReasonCode.Success, "the third login connects");
     assert.equal((await second.ended())?.reasonCode, ReasonCode.ConnectKick, "the second login is kicked by the third");
   });
@@ -243,7 +243,7 @@ describe("gateway sessions over TCP (token auth, two nodes)", () => {
   test("a PING glued to the CONNECT is answered after the CONNACK", async () => {
     const who = uid("glued");
     const token = await setToken(who);
-    const c = pool.track(await RawClient.connect(addrs[0], { uid: who, token, glue: encodePing() }));
+    const c = pool.track(await Client.connect(addrs[0], { uid: who, token, glue: encodePing() }));
     assert.equal(c.connack?.reasonCode, ReasonCode.Success, "glued CONNECT accepted");
     await c.waitFor("PONG", () => c.packets.find((p) => p.type === PacketType.PONG));
     const types = c.packets.map((p) => p.type);
@@ -283,7 +283,7 @@ describe("gateway sessions over TCP (token auth, two nodes)", () => {
     const who = uid("racer");
     const token = await setToken(who);
     const logins = await Promise.all(
-      [0, 1, 0, 1, 0, 1].map((node) => RawClient.connect(addrs[node], { uid: who, token }).then((c) => pool.track(c))),
+      [0, 1, 0, 1, 0, 1].map((node) => Client.connect(addrs[node], { uid: who, token }).then((c) => pool.track(c))),
     );
     // Each one either was refused (CONNACK ConnectKick) or connected; all but one connected one get kicked.
     const connected = logins.filter((c) => c.connack?.reasonCode === ReasonCode.Success);
@@ -480,8 +480,8 @@ describe("send rate limit over TCP", () => {
   });
 
   test("a burst over the rate gets RateLimit SENDACKs (not delivered); a flood is disconnected with RateLimit", async () => {
-    const flooder = pool.track(await RawClient.connect(addr, { uid: "rl-flooder" }));
-    const peer = pool.track(await RawClient.connect(addr, { uid: "rl-peer" }));
+    const flooder = pool.track(await Client.connect(addr, { uid: "rl-flooder" }));
+    const peer = pool.track(await Client.connect(addr, { uid: "rl-peer" }));
     assert.equal(flooder.connack?.reasonCode, ReasonCode.Success, "flooder connects");
     assert.equal(peer.connack?.reasonCode, ReasonCode.Success, "peer connects");
     // Rate 1/s, burst 2: of 8 SENDs written at once about two pass.
@@ -498,7 +498,7 @@ describe("send rate limit over TCP", () => {
     const bye = await flooder.ended();
     assert.equal(bye?.reasonCode, ReasonCode.RateLimit, `flood disconnected with RateLimit: ${JSON.stringify(bye)}`);
     // The peer is untouched.
-    const other = pool.track(await RawClient.connect(addr, { uid: "rl-other" }));
+    const other = pool.track(await Client.connect(addr, { uid: "rl-other" }));
     const ack = await other.send("rl-peer", Person, "calm message");
     assertAck(ack, "calm send");
     await peer.waitRecv("calm message", (r) => r.text === "calm message");

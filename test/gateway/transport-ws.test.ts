@@ -10,37 +10,16 @@ import { after, before, describe, test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import WebSocket from "ws";
 import { loadOrCreateCertificate } from "../../src/gateway/tls.js";
-import {
-  CLOSE_GRACE_MS,
-  type Connection,
-  type ConnectionHandler,
-  type Listener,
-  type ListenerOptions,
-  listenWs,
-  listenWss,
-} from "../../src/gateway/transport.js";
+import { CLOSE_GRACE_MS } from "../../src/gateway/transport-base.js";
+import { listenWs, listenWss } from "../../src/gateway/transport-ws.js";
+import type { Connection, ConnectionHandler, Listener, ListenerOptions } from "../../src/gateway/transport.js";
 import { InvalidArgumentError } from "../../src/util/errors.js";
+import { sleep, until, within } from "../helpers/wait.js";
 
 const HOST = "127.0.0.1";
 const WAIT_MS = 5_000;
 /** A backstop: a broken transport makes a test fail, never hang the run. */
 const T = { timeout: 20_000 };
-
-async function until(what: string, cond: () => boolean, ms = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-function within<V>(p: Promise<V>, what: string, ms = WAIT_MS): Promise<V> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** Echoes every chunk back and records opens and closes. */
 class Echo implements ConnectionHandler {
@@ -59,7 +38,7 @@ class Echo implements ConnectionHandler {
   }
   async onlyCloseOf(conn: Connection): Promise<string> {
     await until("onClose", () => this.closes.has(conn.id));
-    await new Promise((r) => setTimeout(r, 30));
+    await sleep(30);
     const reasons = this.closes.get(conn.id) ?? [];
     assert.equal(reasons.length, 1, `onClose ran ${reasons.length} times`);
     return reasons[0];

@@ -8,38 +8,16 @@ import { after, before, describe, test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import WebSocket from "ws";
 import { loadOrCreateCertificate } from "../../src/gateway/tls.js";
-import {
-  CLOSE_GRACE_MS,
-  type Connection,
-  type ConnectionHandler,
-  ListenError,
-  type Listener,
-  type ListenerOptions,
-  type TransportKind,
-  listenTcp,
-  listenWs,
-  listenWss,
-} from "../../src/gateway/transport.js";
+import { CLOSE_GRACE_MS, ListenError } from "../../src/gateway/transport-base.js";
+import { listenTcp } from "../../src/gateway/transport-tcp.js";
+import { listenWs, listenWss } from "../../src/gateway/transport-ws.js";
+import type { Connection, ConnectionHandler, Listener, ListenerOptions, TransportKind } from "../../src/gateway/transport.js";
+import { sleep, until, within } from "../helpers/wait.js";
 
 const HOST = "127.0.0.1";
-const WAIT_MS = 5_000;
 /** A backstop: a broken transport makes a test fail, never hang the run. */
 const T = { timeout: 20_000 };
 
-async function until(what: string, cond: () => boolean, ms = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-function within<V>(p: Promise<V>, what: string, ms = WAIT_MS): Promise<V> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
 const tick = () => new Promise((r) => setImmediate(r));
 
 /** Records everything the listener reports; optionally echoes data back. */
@@ -227,7 +205,7 @@ for (const kind of ["tcp", "ws", "wss"] as const) {
       assert.equal(conn.writeMany([Uint8Array.of(1)]), false);
       conn.close("again");
       conn.destroy("again");
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
       assert.equal(rec.closesOf(conn).length, 1);
       assert.equal(l.connectionCount(), 0);
       assert.deepEqual(rec.violations, []);
@@ -248,7 +226,7 @@ for (const kind of ["tcp", "ws", "wss"] as const) {
       if (kind !== "tcp") assert.deepEqual(seen, { code: 4001, reason: "kicked" });
       assert.equal(await rec.closedReason(conn), "kicked");
       conn.destroy("late");
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
       assert.deepEqual(rec.closesOf(conn), ["kicked"]);
       assert.deepEqual(rec.violations, []);
     });
@@ -263,7 +241,7 @@ for (const kind of ["tcp", "ws", "wss"] as const) {
       const seen = await within(client.ended, "the client to see the end");
       if (kind !== "tcp") assert.equal(seen.code, 1006, "no close frame after destroy");
       assert.equal(await rec.closedReason(conn), "gone");
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
       assert.deepEqual(rec.closesOf(conn), ["gone"]);
       assert.deepEqual(rec.violations, []);
     });

@@ -3,6 +3,7 @@
  * received, and waits with timeouts (no sleeps). The SDK asks `addr()` for the address on every
  * (re)connect, as an app wires `provider.connectAddrCallback` to the route API for failover.
  */
+import { Waiters } from "./wait.js";
 import type { SdkLoader, SdkMessage, SdkModule } from "./wk-sdk.js";
 
 export interface SdkUserOptions {
@@ -33,20 +34,6 @@ export interface SdkUser {
   close(): void;
 }
 
-function until<T>(what: string, timeoutMs: number, check: () => T | undefined, subscribe: (wake: () => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
-    const wake = () => {
-      const value = check();
-      if (value === undefined) return;
-      clearTimeout(timer);
-      resolve(value);
-    };
-    subscribe(wake);
-    wake();
-  });
-}
-
 export async function connectSdkUser(loader: SdkLoader, o: SdkUserOptions): Promise<SdkUser> {
   const sdk = await loader.load();
   const wk = sdk.WKSDK.shared();
@@ -59,28 +46,22 @@ export async function connectSdkUser(loader: SdkLoader, o: SdkUserOptions): Prom
   const received: SdkMessage[] = [];
   const statuses: [number, number][] = [];
   const acks = new Map<number, { messageID: string; messageSeq: number; reasonCode: number }>();
-  const wakers = new Set<() => void>();
-  const wakeAll = () => {
-    for (const w of wakers) w();
-  };
+  const waiters = new Waiters();
   wk.connectManager.addConnectStatusListener((status, reason) => {
     statuses.push([status, reason]);
-    wakeAll();
+    waiters.wake();
   });
   wk.chatManager.addMessageListener((m) => {
     // The SDK also reports its own outgoing messages here; keep what others sent.
     if (m.fromUID === o.uid) return;
     received.push(m);
-    wakeAll();
+    waiters.wake();
   });
   wk.chatManager.addMessageStatusListener((ack) => {
     acks.set(ack.clientSeq, { messageID: String(ack.messageID), messageSeq: ack.messageSeq, reasonCode: ack.reasonCode });
-    wakeAll();
+    waiters.wake();
   });
-  const wait = <T>(what: string, timeoutMs: number, check: () => T | undefined) =>
-    until(what, timeoutMs, check, (wake) => {
-      wakers.add(wake);
-    });
+  const wait = <T>(what: string, timeoutMs: number, check: () => T | undefined) => waiters.waitFor(what, check, timeoutMs);
   wk.connect();
   const user: SdkUser = {
     uid: o.uid,
@@ -104,7 +85,6 @@ export async function connectSdkUser(loader: SdkLoader, o: SdkUserOptions): Prom
     close() {
       wk.disconnect();
       clearInterval(wk.receiptManager.timer);
-      wakers.clear();
     },
   };
   return user;

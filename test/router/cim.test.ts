@@ -1,4 +1,4 @@
-/** Seed 003's CIM endpoints on SQLite and PostgreSQL, with CIM's field names, envelope and codes. */
+/** CIM's router endpoints on SQLite and PostgreSQL, with CIM's field names, envelope and codes. */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
@@ -9,17 +9,10 @@ import type { WebSocketConstructor } from "../../src/client/transport.js";
 import type { ServeOptions } from "../../src/config/options.js";
 import { type TestServer, startTestServer } from "../helpers/server.js";
 import { serviceUrls, skipUnless, uniqueName } from "../helpers/services.js";
+import { until } from "../helpers/wait.js";
 
 const KEY = "cim-test-api-key";
 const h = { token: KEY };
-
-async function until(what: string, done: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function cimScenarios(overrides: () => Partial<ServeOptions>): void {
   let sb: TestServer;
@@ -114,7 +107,7 @@ function cimScenarios(overrides: () => Partial<ServeOptions>): void {
     const sender = await register("lisi-friend");
     const p2p = await cim("/p2pRoute", { reqNo: "p0", userId: sender, receiveUserId: id, msg: "在吗" });
     assert.equal(p2p.body.dataBody.online, true);
-    await until("the p2p message", () => got.length > 0);
+    await until("the p2p message", () => got.length > 0, 10_000);
     assert.equal(got[0].fromUid, String(sender));
     assert.deepEqual(JSON.parse(got[0].text), { type: 1, content: "在吗" });
 
@@ -167,7 +160,7 @@ function cimScenarios(overrides: () => Partial<ServeOptions>): void {
 
     // The receiver comes online and its SDK syncs the message.
     const { got } = await connect(b, "zhaoliu");
-    await until("the offline message to be synced", () => got.some((x) => x.synced));
+    await until("the offline message to be synced", () => got.some((x) => x.synced), 10_000);
     assert.deepEqual(JSON.parse(got[0].text), { type: 1, content: "你好 zhaoliu" });
 
     const unknown = await cim("/p2pRoute", { reqNo: "p2", userId: a, receiveUserId: 424242424, msg: "x" });
@@ -193,7 +186,7 @@ function cimScenarios(overrides: () => Partial<ServeOptions>): void {
     assert.equal(res.status, 200, JSON.stringify(res.body));
     // Users of the other tests may still be online: at least b and c.
     assert.ok(res.body.dataBody.delivered >= 2, `delivered to b and c at least: ${JSON.stringify(res.body)}`);
-    await until("the group message at b and c", () => from(1, a).length > 0 && from(2, a).length > 0);
+    await until("the group message at b and c", () => from(1, a).length > 0 && from(2, a).length > 0, 10_000);
     assert.deepEqual(from(1, a), ["hello all"]);
     assert.deepEqual(
       users[0].got.filter((m) => m.fromUid !== String(a)),
@@ -205,7 +198,7 @@ function cimScenarios(overrides: () => Partial<ServeOptions>): void {
     const named = await cim("/groupRoute", { reqNo: "g2", userId: a, msg: "team only", groupId: "cim-team" });
     assert.equal(named.status, 200, JSON.stringify(named.body));
     assert.equal(named.body.dataBody.messageSeq, 1);
-    await until("the team message at b", () => users[1].got.some((m) => m.channelId === "cim-team"));
+    await until("the team message at b", () => users[1].got.some((m) => m.channelId === "cim-team"), 10_000);
     const outsider = await cim("/groupRoute", { reqNo: "g3", userId: c, msg: "let me in", groupId: "cim-team" });
     assert.equal(outsider.status, 403, JSON.stringify(outsider.body));
     assert.equal(outsider.body.code, "4000");

@@ -2,14 +2,14 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { type TestServer, startTestServer } from "../helpers/server.js";
 
-describe("route API (seed 000)", () => {
+describe("route API", () => {
   let sb: TestServer;
   before(async () => {
     sb = await startTestServer({ nodes: 2 });
   });
   after(async () => sb.stop());
 
-  test("the seed's curl example answers groups spread over the nodes, each uid once, input order kept", async () => {
+  test("docs/api.md's curl example answers groups spread over the nodes, each uid once, input order kept", async () => {
     const uids = Array.from({ length: 40 }, (_, i) => `user${i + 1}`);
     const { status, body } = await sb.post("/route/batch?intranet=0", uids);
     assert.equal(status, 200);

@@ -11,24 +11,16 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ReasonCode } from "../../src/protocol/constants.js";
 import { type TestServer, startTestServer } from "../helpers/server.js";
-import { TcpClient } from "../helpers/tcp-client.js";
+import { until } from "../helpers/wait.js";
+import { Client } from "../helpers/wk/client.js";
 
 const STORE_TIMEOUT_MS = 1_000;
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return Date.now() - start;
-}
-
 describe("a node whose store cannot write", () => {
   let sb: TestServer;
   let files: string[];
-  let alice: TcpClient;
+  let alice: Client;
   const immutable = (on: boolean) => execFileSync("chattr", [on ? "+i" : "-i", ...files]);
 
   before(async () => {
@@ -36,8 +28,8 @@ describe("a node whose store cannot write", () => {
     const db = join(sb.dataDir, "switchboard.db");
     // The -shm file is left alone: it is memory-mapped, and the database and WAL are where writes go.
     files = [db, `${db}-wal`];
-    alice = await TcpClient.connect(sb.nodes[0].info().external.tcpAddr, { uid: "so_alice" });
-    const ack = await alice.send("so_bob", 1, "before", "so-1");
+    alice = await Client.connect(sb.nodes[0].info().external.tcpAddr, { uid: "so_alice" });
+    const ack = await alice.send("so_bob", 1, "before", { clientMsgNo: "so-1" });
     assert.equal(ack.reasonCode, ReasonCode.Success);
   });
   after(async () => {
@@ -53,7 +45,7 @@ describe("a node whose store cannot write", () => {
     let released = false;
     try {
       const t0 = Date.now();
-      const ack = await alice.send("so_bob", 1, "during", "so-2");
+      const ack = await alice.send("so_bob", 1, "during", { clientMsgNo: "so-2" });
       const ackMs = Date.now() - t0;
       assert.equal(ack.reasonCode, ReasonCode.SystemError, "no false ack while the store cannot write");
       assert.ok(ackMs <= STORE_TIMEOUT_MS + 500, `the SENDACK came within the store timeout (${ackMs} ms)`);
@@ -78,9 +70,9 @@ describe("a node whose store cannot write", () => {
       assert.equal(alice.closed, false, "the connection stays up");
       immutable(false);
       released = true;
-      const backMs = await until("/health 200", async () => (await sb.get("/health")).status === 200, 5_000);
+      const backMs = await until("/health 200", async () => (await sb.get("/health")).status === 200, 5_000, 50);
       assert.ok(backMs <= 5_000);
-      const again = await alice.send("so_bob", 1, "after", "so-2");
+      const again = await alice.send("so_bob", 1, "after", { clientMsgNo: "so-2" });
       assert.equal(again.reasonCode, ReasonCode.Success);
       assert.equal(again.messageSeq, 2, "the retried send is stored with the next seq, no gap");
       const metricsAfter = await fetch(`${sb.apiUrl}/metrics`).then((r) => r.text());

@@ -19,8 +19,9 @@ import type { AppendInput, MessageStore } from "../../src/store/message-store.js
 import { sqliteUnavailable } from "../../src/store/sqlite-errors.js";
 import { guardStore } from "../../src/store/store-guard.js";
 import { StoreHealth } from "../../src/store/store-health.js";
-import { StoreUnavailableError } from "../../src/util/errors.js";
+import { StoreUnavailableError, httpStatusOf } from "../../src/util/errors.js";
 import { serviceUrls, skipUnless, uniqueName } from "../helpers/services.js";
+import { until } from "../helpers/wait.js";
 
 const input = (i: number): AppendInput => ({
   fromUid: "ann",
@@ -34,15 +35,6 @@ const input = (i: number): AppendInput => ({
   payload: new TextEncoder().encode(`m${i}`),
   timestamp: 1,
 });
-
-async function until(what: string, check: () => boolean, timeoutMs: number): Promise<number> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return Date.now() - start;
-}
 
 /** chattr +i / -i: the files stay open but every write to them fails (EPERM), reads still work. */
 function immutable(on: boolean, files: string[]): void {
@@ -88,7 +80,7 @@ describe("the guarded store when SQLite cannot write", () => {
       );
       assert.ok(err instanceof StoreUnavailableError, `got ${String(err)}`);
       assert.equal(err.code, "store_unavailable");
-      assert.equal(err.status, 503);
+      assert.equal(httpStatusOf(err), 503);
       assert.match(err.message, /SQLite database/);
       assert.equal(health.available, false);
       assert.match(health.status().error ?? "", /SQLite/);

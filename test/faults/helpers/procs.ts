@@ -19,6 +19,7 @@ import {
 } from "../../helpers/cluster-process.js";
 import { type ApiClient, apiClient } from "../../helpers/server.js";
 import { serviceUrls } from "../../helpers/services.js";
+import { sleep, until } from "../../helpers/wait.js";
 
 const root = new URL("../../..", import.meta.url).pathname;
 
@@ -47,20 +48,6 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Polls `check` every `everyMs` until it is true; throws after `timeoutMs` naming `what`. */
-export async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 100): Promise<number> {
-  const start = Date.now();
-  for (;;) {
-    if (await check()) return Date.now() - start;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
 }
 
 /**

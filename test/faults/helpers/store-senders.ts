@@ -6,6 +6,7 @@
  * not stored again. Every error answer's latency is kept: during an outage it must stay bounded.
  */
 import type { ApiClient } from "../../helpers/server.js";
+import { sleep } from "../../helpers/wait.js";
 import type { SdkLoader, SdkModule } from "../../helpers/wk-sdk.js";
 
 /** A send the server acknowledged: what it said it stored. */
@@ -35,8 +36,6 @@ function countError(l: Ledger, kind: string, ms: number): void {
   l.errors.set(kind, (l.errors.get(kind) ?? 0) + 1);
   l.errorMs.push(ms);
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface HttpSendersOptions {
   /** The API to use for the i-th sender (alternating nodes). */

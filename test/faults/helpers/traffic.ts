@@ -5,7 +5,8 @@
  * what was acknowledged with what each receiver's application shows.
  */
 import type { ApiClient } from "../../helpers/server.js";
-import { type Backoff, FaultClient, type SendResult, channelKey } from "./fault-client.js";
+import { sleep } from "../../helpers/wait.js";
+import { type Backoff, CountingClient, type SendResult, channelKey } from "../../helpers/wk/counting-client.js";
 
 export interface TrafficPlan {
   /** A prefix for uids and the group id, unique per scenario. */
@@ -37,10 +38,10 @@ interface Sent {
 }
 
 export class Traffic {
-  readonly senders: FaultClient[] = [];
-  readonly receivers: FaultClient[] = [];
-  readonly members: FaultClient[] = [];
-  readonly all: FaultClient[] = [];
+  readonly senders: CountingClient[] = [];
+  readonly receivers: CountingClient[] = [];
+  readonly members: CountingClient[] = [];
+  readonly all: CountingClient[] = [];
   readonly groupId: string;
   readonly sent: Sent[] = [];
   readonly failures: string[] = [];
@@ -64,7 +65,7 @@ export class Traffic {
   }
 
   /** The channels a user reads: its 1:1 peer and, for members, the group. */
-  private channelsOf(c: FaultClient): [string, number][] {
+  private channelsOf(c: CountingClient): [string, number][] {
     const out: [string, number][] = [];
     const peer = this.peerOf.get(c.uid);
     if (peer) out.push([peer, 1]);
@@ -72,7 +73,7 @@ export class Traffic {
     return out;
   }
 
-  async syncAll(c: FaultClient): Promise<void> {
+  async syncAll(c: CountingClient): Promise<void> {
     const api = await this.env.api();
     for (const [id, type] of this.channelsOf(c)) await c.sync(api, id, type);
   }
@@ -81,7 +82,7 @@ export class Traffic {
     const p = this.plan;
     const api = await this.env.api();
     const uids: string[] = [];
-    const roles = new Map<string, FaultClient[]>();
+    const roles = new Map<string, CountingClient[]>();
     for (let i = 0; i < p.pairs; i++) {
       const s = `${p.prefix}-s${i}`;
       const r = `${p.prefix}-r${i}`;
@@ -103,7 +104,7 @@ export class Traffic {
       if (res.status !== 200) throw new Error(`/channel: ${res.status} ${JSON.stringify(res.body)}`);
     }
     uids.forEach((uid, i) => {
-      const client = new FaultClient({
+      const client = new CountingClient({
         uid,
         token: `tok-${uid}`,
         addr: () => {
@@ -124,7 +125,7 @@ export class Traffic {
   /** Every sender sends perSender messages, one after another; `onAck` runs after each SENDACK. */
   async run(onAck?: () => void): Promise<void> {
     const p = this.plan;
-    const loop = async (c: FaultClient, channelId: string, channelType: number, to: string[]) => {
+    const loop = async (c: CountingClient, channelId: string, channelType: number, to: string[]) => {
       for (let k = 1; k <= p.perSender; k++) {
         this.attempted++;
         try {
@@ -135,7 +136,7 @@ export class Traffic {
           this.failures.push(`${c.uid} #${k}: ${(err as Error).message}`);
         }
         onAck?.();
-        await new Promise((r) => setTimeout(r, p.gapMs * (0.5 + Math.random())));
+        await sleep(p.gapMs * (0.5 + Math.random()));
       }
     };
     const memberUids = this.members.map((m) => m.uid);
@@ -187,7 +188,7 @@ export class Traffic {
       seqs.sort((a, b) => a - b);
       if (seqs.some((q, i) => q !== i + 1)) seqProblems.push(`${key}: acknowledged seqs ${seqs.join(",")}`);
     }
-    const sum = (f: (c: FaultClient) => number) => this.all.reduce((n, c) => n + f(c), 0);
+    const sum = (f: (c: CountingClient) => number) => this.all.reduce((n, c) => n + f(c), 0);
     return {
       lost,
       seqProblems,

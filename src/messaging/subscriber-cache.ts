@@ -1,4 +1,4 @@
-import type { ChannelInfo, MessageStore } from "../store/message-store.js";
+import type { ChannelInfo, ChannelStore } from "../store/message-store.js";
 
 /** How long channel facts are trusted before the store is asked again (other nodes may change them). */
 export const SUBSCRIBER_CACHE_TTL_MS = 1_000;
@@ -13,7 +13,7 @@ interface Entry {
 }
 
 export interface SubscriberCacheOptions {
-  store: MessageStore;
+  store: ChannelStore;
   ttlMs?: number;
   max?: number;
 }
@@ -24,7 +24,7 @@ export interface SubscriberCacheOptions {
  * process's API invalidate them at once, changes made elsewhere are seen within the TTL.
  */
 export class SubscriberCache {
-  private readonly store: MessageStore;
+  private readonly store: ChannelStore;
   private readonly ttlMs: number;
   private readonly max: number;
   private readonly entries = new Map<string, Entry>();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { SendPipeline } from "../../src/gateway/send-pipeline.js";
+import { SendPipeline } from "../../src/messaging/send-pipeline.js";
 import { SqliteMessageStore } from "../../src/store/message-store-sqlite.js";
 import type { AppendInput } from "../../src/store/message-store.js";
 
@@ -59,10 +59,14 @@ describe("SendPipeline (group commit) on a real SQLite store", () => {
   });
 
   test("after a quiet spell the first append is written on the next tick, not after the interval", async () => {
-    const pipeline = new SendPipeline({ store, minBatchIntervalMs: 60_000 });
+    // An interval far longer than the test may take: a first batch that waited for it would show.
+    const pipeline = new SendPipeline({ store, minBatchIntervalMs: 60_000, timeoutMs: 120_000 });
     batches.length = 0;
+    const t0 = performance.now();
     const first = await pipeline.append(input("bob", 1));
+    const elapsed = performance.now() - t0;
     assert.equal(first.messageSeq, 1);
     assert.equal(batches.length, 1);
+    assert.ok(elapsed < 1_000, `written at once, not after the 60 s interval (${Math.round(elapsed)} ms)`);
   });
 });

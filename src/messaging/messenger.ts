@@ -3,10 +3,9 @@ import type { MessageBus } from "../cluster/message-bus.js";
 import type { Presence } from "../cluster/presence.js";
 import { SwitchboardMetrics } from "../metrics/metrics.js";
 import { ReasonCode } from "../protocol/constants.js";
-import type { Webhook } from "../server/webhook.js";
 import { ChannelType, storeChannelId } from "../store/channel-id.js";
-import type { AppendResult, MessageHeader, MessageStore, StoredMessage } from "../store/message-store.js";
-import { SwitchboardError } from "../util/errors.js";
+import type { AppendResult, ChannelStore, MessageHeader, MessageLog, StoredMessage } from "../store/message-store.js";
+import { SendRejectedError } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
 import { silentLogger } from "../util/logger.js";
 import { SYSTEM_UID, uidProblem } from "../util/validate.js";
@@ -15,16 +14,7 @@ import { SubscriberCache } from "./subscriber-cache.js";
 
 const DEFAULT_BROADCAST_ABOVE = 256;
 
-/** A send refused before storing: carries the WuKongIM reason code for SENDACK and an HTTP status. */
-export class SendRejectedError extends SwitchboardError {
-  constructor(
-    readonly reasonCode: number,
-    status: number,
-    message: string,
-  ) {
-    super("send_rejected", status, message);
-  }
-}
+export { SendRejectedError };
 
 export interface SendRequest {
   fromUid: string;
@@ -62,8 +52,15 @@ export interface KickTarget {
   exceptEpoch: number;
 }
 
+/** Told about each stored message and about its recipients with no live session (webhooks implement it). */
+export interface MessageObserver {
+  messageStored(message: StoredMessage): void;
+  messageOffline(message: StoredMessage, toUids: string[]): void;
+}
+
 export interface MessengerOptions {
-  store: MessageStore;
+  /** Where sends are committed, and the groups whose members may send and receive. */
+  store: MessageLog & ChannelStore;
   presence: Presence;
   bus: MessageBus;
   mode: "targeted" | "broadcast";
@@ -74,8 +71,8 @@ export interface MessengerOptions {
   broadcastAbove?: number;
   logger?: Logger;
   metrics?: SwitchboardMetrics;
-  /** Told about stored messages and offline recipients (optional). */
-  webhook?: Webhook;
+  /** Told about stored messages and offline recipients (webhooks). */
+  observer?: MessageObserver;
   /** Longest a send waits to be stored before it fails with store_unavailable. Default 2000. */
   storeTimeoutMs?: number;
 }
@@ -85,17 +82,17 @@ export interface MessengerOptions {
  * fans it out — to local nodes directly and to remote nodes over the bus, one frame per node.
  */
 export class Messenger {
-  readonly pipeline: SendPipeline;
-  readonly subscribers: SubscriberCache;
+  private readonly pipeline: SendPipeline;
+  private readonly subscribers: SubscriberCache;
   private readonly localNodes = new Map<string, LocalNode>();
   private readonly logger: Logger;
-  readonly metrics: SwitchboardMetrics;
-  readonly webhook: Webhook | undefined;
+  private readonly metrics: SwitchboardMetrics;
+  private readonly observer: MessageObserver | undefined;
 
   constructor(private readonly options: MessengerOptions) {
     this.logger = options.logger ?? silentLogger;
     this.metrics = options.metrics ?? new SwitchboardMetrics();
-    this.webhook = options.webhook;
+    this.observer = options.observer;
     this.pipeline = new SendPipeline({
       store: options.store,
       logger: this.logger,
@@ -103,6 +100,11 @@ export class Messenger {
       timeoutMs: options.storeTimeoutMs,
     });
     this.subscribers = new SubscriberCache({ store: options.store });
+  }
+
+  /** A group's members or settings changed: forget what the send checks cached about it. */
+  channelChanged(channelId: string, channelType: number): void {
+    this.subscribers.invalidate(channelId, channelType);
   }
 
   addLocalNode(node: LocalNode): void {
@@ -143,7 +145,7 @@ export class Messenger {
     this.metrics.messagesIn.inc({ source: req.originConnId ? "gateway" : "http", result: result.duplicate ? "duplicate" : "stored" });
     // A retried send was fanned out the first time; receivers sync what they missed.
     if (!result.duplicate) {
-      this.webhook?.messageStored(message);
+      this.observer?.messageStored(message);
       this.dispatch(message, req.originConnId).catch((err) =>
         this.logger.error({ err, messageId: message.messageId }, "fan-out failed after store; receivers will sync it"),
       );
@@ -165,24 +167,20 @@ export class Messenger {
   private async check(req: SendRequest): Promise<string> {
     if (req.channelType === ChannelType.Person) {
       const problem = uidProblem(req.channelId);
-      if (problem) throw new SendRejectedError(ReasonCode.ChannelIDError, 400, `channel_id ${problem}`);
+      if (problem) throw new SendRejectedError(ReasonCode.ChannelIDError, `channel_id ${problem}`);
       return storeChannelId(req.fromUid, req.channelId, req.channelType);
     }
     if (req.channelType !== ChannelType.Group) {
-      throw new SendRejectedError(
-        ReasonCode.NotSupportChannelType,
-        400,
-        `channel_type ${req.channelType} is not supported (1 person, 2 group)`,
-      );
+      throw new SendRejectedError(ReasonCode.NotSupportChannelType, `channel_type ${req.channelType} is not supported (1 person, 2 group)`);
     }
     const channel = await this.subscribers.channel(req.channelId, req.channelType);
-    if (!channel) throw new SendRejectedError(ReasonCode.ChannelNotExist, 404, `group ${req.channelId} does not exist`);
-    if (channel.disband) throw new SendRejectedError(ReasonCode.Disband, 403, `group ${req.channelId} is disbanded`);
-    if (channel.ban) throw new SendRejectedError(ReasonCode.Ban, 403, `group ${req.channelId} is banned`);
+    if (!channel) throw new SendRejectedError(ReasonCode.ChannelNotExist, `group ${req.channelId} does not exist`);
+    if (channel.disband) throw new SendRejectedError(ReasonCode.Disband, `group ${req.channelId} is disbanded`);
+    if (channel.ban) throw new SendRejectedError(ReasonCode.Ban, `group ${req.channelId} is banned`);
     if (req.fromUid !== SYSTEM_UID) {
-      if (channel.sendBan) throw new SendRejectedError(ReasonCode.SendBan, 403, `sending to group ${req.channelId} is not allowed`);
+      if (channel.sendBan) throw new SendRejectedError(ReasonCode.SendBan, `sending to group ${req.channelId} is not allowed`);
       if (!(await this.subscribers.isSubscriber(req.channelId, req.channelType, req.fromUid))) {
-        throw new SendRejectedError(ReasonCode.SubscriberNotExist, 403, `${req.fromUid} is not a member of group ${req.channelId}`);
+        throw new SendRejectedError(ReasonCode.SubscriberNotExist, `${req.fromUid} is not a member of group ${req.channelId}`);
       }
     }
     return req.channelId;
@@ -204,18 +202,18 @@ export class Messenger {
     this.metrics.fanOut.observe(uids.length);
     if (uids.length === 0) return;
     if (this.options.mode === "broadcast" || uids.length > (this.options.broadcastAbove ?? DEFAULT_BROADCAST_ABOVE)) {
-      // Seed 001 option 1: every node gets every message and delivers what it holds.
+      // Broadcast delivery: every node gets every message and delivers what it holds.
       for (const node of this.localNodes.values()) node.deliverLocal(uids, message, originConnId);
       this.options.bus.broadcast(
         encodeClusterMessage(deliverMessage(message, uids, { all: true, skipNodes: [...this.localNodes.keys()] })),
       );
       this.metrics.busFrames.inc({ direction: "out", kind: "deliver" });
       // Broadcast needs no presence; look it up only when someone wants to hear who was offline.
-      if (this.webhook) this.reportOffline(message, uids, await this.options.presence.lookup(uids));
+      if (this.observer) this.reportOffline(message, uids, await this.options.presence.lookup(uids));
       return;
     }
     const bindings = await this.options.presence.lookup(uids);
-    if (this.webhook) this.reportOffline(message, uids, bindings);
+    if (this.observer) this.reportOffline(message, uids, bindings);
     const byNode = new Map<string, string[]>();
     for (const [uid, list] of bindings) {
       for (const b of list) {
@@ -237,7 +235,7 @@ export class Messenger {
   /** msg.offline for the recipients (except the sender) with no live session: vendor push. */
   private reportOffline(message: StoredMessage, uids: string[], bindings: Map<string, unknown[]>): void {
     const offline = uids.filter((uid) => uid !== message.fromUid && !bindings.has(uid));
-    this.webhook?.messageOffline(message, offline);
+    this.observer?.messageOffline(message, offline);
   }
 
   /** Kick sessions wherever they are: directly when the node is in this process, else over the bus. */
@@ -250,21 +248,5 @@ export class Messenger {
     const { uid, deviceFlag, exceptEpoch } = target;
     this.options.bus.publish(target.nodeId, encodeClusterMessage({ type: "kick", uid, deviceFlag, exceptEpoch, reason }));
     this.metrics.busFrames.inc({ direction: "out", kind: "kick" });
-  }
-
-  /** A frame that arrived over the bus for `node` (a node of this process). */
-  onClusterMessage(node: LocalNode, msg: ClusterMessage): void {
-    this.metrics.busFrames.inc({ direction: "in", kind: msg.type });
-    if (msg.type === "deliver") {
-      if (msg.skipNodes?.includes(node.id)) return;
-      const { type: _t, uids, all: _a, skipNodes: _s, ...message } = msg;
-      node.deliverLocal(uids, message);
-    } else if (msg.type === "kick") {
-      node.kickLocal(
-        { nodeId: node.id, uid: msg.uid, deviceFlag: msg.deviceFlag, exceptEpoch: msg.exceptEpoch },
-        ReasonCode.ConnectKick,
-        msg.reason,
-      );
-    }
   }
 }

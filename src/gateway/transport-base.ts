@@ -34,7 +34,11 @@ export class ListenError extends SwitchboardError {
         : cause.code === "EACCES"
           ? `no permission to bind port ${port} (EACCES)`
           : `cannot listen on port ${port}: ${cause.message}`;
-    super(cause.code === "EADDRINUSE" ? "address_in_use" : "listen_failed", 500, `${kind} listener on ${host}: ${what}`, { cause });
+    super(
+      cause.code === "EADDRINUSE" ? "address_in_use" : "listen_failed",
+      `${kind} listener on ${host}: ${what}; choose another with --${kind}-port`,
+      { cause },
+    );
     this.kind = kind;
     this.host = host;
     this.port = port;

@@ -1,5 +1,5 @@
 import type { SwitchboardMetrics } from "../metrics/metrics.js";
-import type { AppendInput, AppendResult, MessageStore } from "../store/message-store.js";
+import type { AppendInput, AppendResult, MessageLog } from "../store/message-store.js";
 import { checkAppendInput } from "../store/store-common.js";
 import { StoreUnavailableError } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
@@ -25,7 +25,7 @@ interface Pending {
 }
 
 export interface SendPipelineOptions {
-  store: MessageStore;
+  store: MessageLog;
   logger?: Logger;
   maxBatch?: number;
   /** See MIN_BATCH_INTERVAL_MS; 0 writes every tick. */
@@ -44,7 +44,7 @@ export interface SendPipelineOptions {
  * is in flight at a time, which keeps each sender's messages in the order they were sent.
  */
 export class SendPipeline {
-  private readonly store: MessageStore;
+  private readonly store: MessageLog;
   private readonly logger: Logger;
   private readonly maxBatch: number;
   private readonly metrics: SwitchboardMetrics | undefined;
