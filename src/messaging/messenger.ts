@@ -4,7 +4,7 @@ import type { Presence } from "../cluster/presence.js";
 import { SwitchboardMetrics } from "../metrics/metrics.js";
 import { ReasonCode } from "../protocol/constants.js";
 import { ChannelType, storeChannelId } from "../store/channel-id.js";
-import type { AppendResult, ChannelStore, MessageHeader, MessageLog, StoredMessage } from "../store/message-store.js";
+import type { AppendInput, AppendResult, ChannelStore, MessageLog, StoredMessage } from "../store/message-store.js";
 import { SendRejectedError } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
 import { silentLogger } from "../util/logger.js";
@@ -16,20 +16,15 @@ const DEFAULT_BROADCAST_ABOVE = 256;
 
 export { SendRejectedError };
 
-export interface SendRequest {
-  fromUid: string;
-  /** As the sender addresses it: the peer's uid for person channels. */
-  channelId: string;
-  channelType: number;
-  clientMsgNo: string;
-  header: MessageHeader;
-  setting: number;
-  expire: number;
-  topic: string;
-  payload: Uint8Array;
+/**
+ * A send as a client or the API makes it: what the store appends, less the timestamp (set at
+ * commit), with `channelId` as the sender addresses it (the peer's uid for person channels; the
+ * store keeps the canonical id).
+ */
+export type SendRequest = Omit<AppendInput, "timestamp"> & {
   /** The connection that sent it: it gets a SENDACK, not a RECV. */
   originConnId?: string;
-}
+};
 
 export interface SendOutcome {
   result: AppendResult;

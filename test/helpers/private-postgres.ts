@@ -5,10 +5,10 @@
  */
 import { execFile } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { freePort } from "./services.js";
 
 const run = promisify(execFile);
 
@@ -41,17 +41,6 @@ export function privatePostgresUnavailable(): false | string {
   if (!binDir()) return "no PostgreSQL server binaries under /usr/lib/postgresql/*/bin";
   if (process.platform !== "linux") return "private PostgreSQL clusters are set up for Linux only";
   return false;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startPrivatePostgres(): Promise<PrivatePostgres> {

@@ -39,16 +39,7 @@ export function track(child: ChildProcess): ChildProcess {
   return child;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from "../../helpers/services.js";
 
 /**
  * Runs `fn` again when it throws (a network error: the peer closed a kept-alive connection under

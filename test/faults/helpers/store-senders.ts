@@ -5,9 +5,11 @@
  * itself does after a reconnect), so a send that was stored but whose answer was lost is found,
  * not stored again. Every error answer's latency is kept: during an outage it must stay bounded.
  */
+import assert from "node:assert/strict";
 import type { ApiClient } from "../../helpers/server.js";
 import { sleep } from "../../helpers/wait.js";
 import type { SdkLoader, SdkModule } from "../../helpers/wk-sdk.js";
+import { percentile } from "./report.js";
 
 /** A send the server acknowledged: what it said it stored. */
 export interface Acked {
@@ -240,4 +242,35 @@ export async function checkLedger(api: ApiClient, ledger: Ledger): Promise<Ledge
     }
   }
   return out;
+}
+
+/**
+ * What every store-outage scenario must show at the end: nothing acknowledged lost, nothing
+ * stored twice, gap-free seqs, every send acknowledged in the end, error answers felt and bounded.
+ */
+export function assertLedgerHeld(ledger: Ledger, check: LedgerCheck, errorBoundMs: number): void {
+  assert.deepEqual(check.lost, [], "every acknowledged send is stored with the ids it was acknowledged with");
+  assert.deepEqual(check.twice, [], "no send stored twice");
+  assert.deepEqual(check.seqProblems, [], "every conversation's seqs run 1..n");
+  assert.equal(ledger.abandoned, 0, "every send was acknowledged in the end (retried with the same client_msg_no)");
+  assert.ok(ledger.errorMs.length > 0, "the outage was felt by the senders");
+  const slowest = Math.max(...ledger.errorMs);
+  assert.ok(slowest <= errorBoundMs, `every error answered within ${errorBoundMs} ms (slowest ${slowest} ms)`);
+}
+
+/** The figures every store-outage scenario reports. */
+export function ledgerFigures(ledger: Ledger, check: LedgerCheck): Record<string, number | string> {
+  return {
+    acked: ledger.acked.length,
+    stored: check.stored,
+    lost: check.lost.length,
+    stored_twice: check.twice.length,
+    seq_problems: check.seqProblems.length,
+    abandoned: ledger.abandoned,
+    error_answers: ledger.errorMs.length,
+    error_ms_p50: percentile(ledger.errorMs, 50),
+    error_ms_p99: percentile(ledger.errorMs, 99),
+    error_ms_max: Math.max(0, ...ledger.errorMs),
+    errors: JSON.stringify(Object.fromEntries(ledger.errors)),
+  };
 }
