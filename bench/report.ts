@@ -1,5 +1,6 @@
 /** BENCHMARKS.md and its chart (SVG, drawn here: no chart library, no CDN) from a result file. */
 import { readFileSync, writeFileSync } from "node:fs";
+import { scaleSection } from "./scale-report.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: the result file is read field by field
 type R = any;
@@ -171,7 +172,7 @@ export function writeReport(r: R): void {
 
 Switchboard side by side with **Socket.IO 4 + @socket.io/redis-adapter (sharded)** and a **plain \`ws\` + Redis
 pub/sub broadcast** baseline (every node gets every message), on the same workloads in the same run, on this machine.
-Numbers are from \`${r.command}\`, ${r.startedAt}.
+Numbers are from \`${r.command}\`, ${r.startedAt}${(r.partialRuns ?? []).map((p: R) => `; then \`${p.command}\`, ${p.at}, for its scenarios`).join("")}.
 
 Machine: ${r.machine?.cpus} cores (${r.machine?.model}), ${r.machine?.memGb} GiB, Node ${r.machine?.node}, kernel ${r.machine?.kernel}.
 Everything — servers, Redis, PostgreSQL and the load generators — shares those 2 cores, so the absolute numbers
@@ -238,6 +239,7 @@ ${targets(r)}
   of one tick share one message). SQLite checkpoints run on a worker thread.
 - Profile it yourself: \`BENCH_SYSTEMS=switchboard BENCH_CPU_PROF=/tmp/prof BENCH_WORKER_PROF=/tmp/wprof npm run bench p2p\`.
 
+${scaleSection(r.scale)}
 ## Steps
 ${stepTable("cross-node 1:1", p)}
 ${stepTable("group fan-out", f)}

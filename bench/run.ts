@@ -1,17 +1,19 @@
 /**
  * `npm run bench [scenario...]` — Switchboard side by side with Socket.IO (+ sharded Redis adapter)
  * and a plain ws + Redis broadcast baseline, same workloads, same run, loopback only. Scenarios:
- * p2p, fanout, durable, route, connections, cluster-connections (all by default; name some to run only
- * those). BENCH_SCALE=small shortens everything.
- * Writes bench/results/latest.json and regenerates BENCHMARKS.md.
+ * p2p, fanout, durable, route, connections, cluster-connections, scale (all by default; name some to
+ * run only those). BENCH_SCALE=small shortens everything.
+ * Writes bench/results/latest.json and regenerates BENCHMARKS.md; the results of scenarios not run
+ * this time are kept from the previous latest.json, so naming one scenario updates only its part.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import type { SystemName } from "./lib/clients.js";
 import { ONE_PROCESS, writeReport } from "./report.js";
+import { scale } from "./scale.js";
 import { clusterConnections, connections, durable, fanout, p2p, route } from "./scenarios.js";
 
-const all = ["p2p", "fanout", "durable", "route", "connections", "cluster-connections"];
+const all = ["p2p", "fanout", "durable", "route", "connections", "cluster-connections", "scale"];
 const chosen = process.argv.slice(2).filter((a) => !a.startsWith("-"));
 // One command reproduces BENCHMARKS.md, the 100k connections (BENCH_CONNS) included: ~3 of its ~15 minutes.
 const scenarios = chosen.length ? chosen : all;
@@ -57,6 +59,8 @@ for (const s of scenarios) {
   } else if (s === "connections") {
     const n = small ? 2000 : 10000;
     results.connections = { switchboard: await connections("switchboard", n), socketio: await connections("socketio", n) };
+  } else if (s === "scale") {
+    results.scale = await scale(small);
   } else if (s === "cluster-connections") {
     // ~16k connections per server process and 10k per client process keep both under the 20k file limit.
     const total = small ? 6000 : Number(process.env.BENCH_CONNS ?? 100_000);
@@ -68,8 +72,29 @@ for (const s of scenarios) {
   }
 }
 results.finishedAt = new Date().toISOString();
+// Scenarios not run this time keep their previous results (and say when they were measured).
+const latestFile = new URL("results/latest.json", import.meta.url);
+if (chosen.length > 0 && existsSync(latestFile)) {
+  const previous = JSON.parse(readFileSync(latestFile, "utf8")) as Record<string, unknown>;
+  const keys: Record<string, string> = { "cluster-connections": "clusterConnections" };
+  let kept = false;
+  for (const s of all) {
+    const key = keys[s] ?? s;
+    if (!scenarios.includes(s) && previous[key] !== undefined) {
+      results[key] = previous[key];
+      kept = true;
+    }
+  }
+  // The report then names the full run it is based on and every partial run since.
+  if (kept) {
+    const partial = { command: results.command, at: results.startedAt };
+    results.partialRuns = [...((previous.partialRuns as unknown[]) ?? []), partial];
+    for (const key of ["command", "startedAt", "machine"]) if (previous[key] !== undefined) results[key] = previous[key];
+  }
+}
 mkdirSync(new URL("results", import.meta.url), { recursive: true });
-const stamp = (results.startedAt as string).replace(/[:.]/g, "-");
+// This run's own time (a partial run's results carry the full run's startedAt).
+const stamp = ((results.partialRuns as { at: string }[] | undefined)?.at(-1)?.at ?? (results.startedAt as string)).replace(/[:.]/g, "-");
 writeFileSync(new URL(`results/${stamp}.json`, import.meta.url), JSON.stringify(results, null, 2));
 writeFileSync(new URL("results/latest.json", import.meta.url), JSON.stringify(results, null, 2));
 writeReport(results);

@@ -1,7 +1,12 @@
 /**
  * MessageBus on core NATS: subject `<prefix>.node.<id>` per node and `<prefix>.all`. Batching and
  * framing are frame-batch.ts (a frame over the server's max_payload is fragmented). Core NATS is
- * at-most-once, like Redis pub/sub; the nats client reconnects and resubscribes by itself.
+ * at-most-once, like Redis pub/sub.
+ *
+ * The URL may list several servers of one NATS cluster (comma-separated): the client connects to
+ * one, and when it is lost reconnects — forever — to another of the list (or one the cluster
+ * advertised), resubscribing by itself. What is published while not connected (before the first
+ * connection or during a reconnect) is queued, bounded, and sent once connected.
  */
 import { type ConnectionOptions, Events, type NatsConnection, type Subscription, connect } from "nats";
 import { InvalidArgumentError } from "../util/errors.js";
@@ -13,11 +18,27 @@ import type { BusHandler, MessageBus } from "./message-bus.js";
 
 /** Wait between attempts while the first connection cannot be made. */
 export const NATS_CONNECT_RETRY_MS = 2_000;
-/** Bytes published before the first connection that are kept for it; beyond this they are dropped. */
+/** Bytes published while not connected that are kept for the (re)connection; beyond this they are dropped. */
 export const NATS_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+/**
+ * Wait before dialing the same server again after it was lost or refused; another server of the
+ * list is tried at once.
+ */
+export const NATS_RECONNECT_WAIT_MS = 500;
+
+/** The servers of a `--nats` value: one URL, or several comma-separated (a NATS cluster). */
+export function natsServers(url: string | string[]): string[] {
+  return (Array.isArray(url) ? url : [url])
+    .flatMap((u) => u.split(","))
+    .map((u) => u.trim())
+    .filter(Boolean);
+}
 
 export interface NatsMessageBusOptions {
-  /** Server URL(s), e.g. "nats://127.0.0.1:4222"; ignored when `connection` is given. */
+  /**
+   * Server URL(s), e.g. "nats://127.0.0.1:4222", or several servers of one NATS cluster (an array
+   * or a comma-separated string); ignored when `connection` is given.
+   */
   url?: string | string[];
   /** An existing connection to use (and not close). */
   connection?: NatsConnection;
@@ -49,6 +70,10 @@ export class NatsMessageBus implements MessageBus {
   private readonly ready: Promise<NatsConnection>;
   private readonly subs: Subscription[] = [];
   private nc: NatsConnection | undefined;
+  /** Whether `nc` is connected now (it is not between a Disconnect and the Reconnect). */
+  private connected = false;
+  /** Messages dropped because the queue was full, since the last (re)connection. */
+  private dropped = 0;
   private allSub: Subscription | undefined;
   private queue: OutgoingMessage[] = [];
   private queuedBytes = 0;
@@ -65,7 +90,8 @@ export class NatsMessageBus implements MessageBus {
     this.subscribers = new LocalSubscribers(this.logger);
     this.batcher = new FrameBatcher({ send: (messages) => this.send(messages), maxMessageBytes: this.maxMessageBytes });
     this.owned = !options.connection;
-    if (!options.connection && !options.url) throw new InvalidArgumentError("NatsMessageBus: a url or connection is required");
+    if (!options.connection && (!options.url || natsServers(options.url).length === 0))
+      throw new InvalidArgumentError("NatsMessageBus: a url or connection is required");
     this.ready = options.connection ? Promise.resolve(options.connection) : this.connectLoop();
     this.ready.then(
       (nc) => this.onConnected(nc),
@@ -103,6 +129,11 @@ export class NatsMessageBus implements MessageBus {
     this.batcher.add(this.allSubject, checkFrame(frame));
   }
 
+  /** The server the connection is on now ("host:port"), or undefined while not connected. */
+  get server(): string | undefined {
+    return this.nc && this.connected && !this.nc.isClosed() ? this.nc.getServer() : undefined;
+  }
+
   async flush(): Promise<void> {
     this.batcher.flush();
     const nc = await this.ready;
@@ -124,8 +155,11 @@ export class NatsMessageBus implements MessageBus {
         this.logger.warn({ frames: this.queue.length }, "nats bus closed before it connected; queued messages dropped");
       return;
     }
+    if (this.queue.length > 0)
+      this.logger.warn({ frames: this.queue.length }, "nats bus closed while reconnecting; queued messages dropped");
     try {
-      if (!nc.isClosed()) await nc.flush();
+      // While reconnecting a flush would wait for the next dial: nothing to wait for then.
+      if (!nc.isClosed() && (this.connected || !this.owned)) await nc.flush();
     } catch (err) {
       this.logger.warn({ err }, "nats flush on close failed");
     }
@@ -134,10 +168,18 @@ export class NatsMessageBus implements MessageBus {
   }
 
   private async connectLoop(): Promise<NatsConnection> {
-    const servers = this.options.url;
+    const servers = natsServers(this.options.url ?? []);
     while (!this.closed) {
       try {
-        const nc = await connect({ maxReconnectAttempts: -1, name: `${this.prefix}-bus`, ...this.options.connectionOptions, servers });
+        // Servers refused on this first attempt leave the client's list (nats.js does so) until
+        // the cluster advertises them again; when all are refused, the loop here starts over.
+        const nc = await connect({
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: NATS_RECONNECT_WAIT_MS,
+          name: `${this.prefix}-bus`,
+          ...this.options.connectionOptions,
+          servers,
+        });
         if (this.closed) {
           await nc.close();
           break;
@@ -161,6 +203,16 @@ export class NatsMessageBus implements MessageBus {
     const serverMax = nc.info?.max_payload;
     if (serverMax && serverMax < this.maxMessageBytes) this.batcher.setMaxMessageBytes(serverMax);
     this.watchStatus(nc);
+    this.onUp();
+  }
+
+  /** Connected (again): send what was queued meanwhile, in order. */
+  private onUp(): void {
+    this.connected = true;
+    if (this.dropped > 0) {
+      this.logger.warn({ dropped: this.dropped }, "nats connected; messages were dropped meanwhile, the queue being full");
+      this.dropped = 0;
+    }
     const queued = this.queue;
     this.queue = [];
     this.queuedBytes = 0;
@@ -170,8 +222,11 @@ export class NatsMessageBus implements MessageBus {
   private watchStatus(nc: NatsConnection): void {
     void (async () => {
       for await (const s of nc.status()) {
-        const level = s.type === Events.Disconnect || s.type === Events.Error ? "warn" : "debug";
+        // nats.js discards what it buffered when it dials again: queue here until reconnected.
+        if (s.type === Events.Disconnect) this.connected = false;
+        const level = s.type === Events.Disconnect || s.type === Events.Error ? "warn" : s.type === Events.Reconnect ? "info" : "debug";
         this.logger[level]({ type: s.type, data: s.data }, "nats connection status");
+        if (s.type === Events.Reconnect && !this.closed) this.onUp();
       }
     })().catch((err) => this.logger.warn({ err }, "nats status watch ended"));
     nc.closed().then(
@@ -184,10 +239,11 @@ export class NatsMessageBus implements MessageBus {
 
   private send(messages: OutgoingMessage[]): void {
     const nc = this.nc;
-    if (!nc) {
+    if (!nc || !this.connected) {
       for (const m of messages) {
         if (this.queuedBytes + m.message.byteLength > NATS_MAX_QUEUED_BYTES) {
-          this.logger.warn({ subject: m.target }, "nats not connected and the queue is full; message dropped");
+          // Once per outage: the count is logged on reconnection.
+          if (this.dropped++ === 0) this.logger.warn({ subject: m.target }, "nats not connected and the queue is full; messages dropped");
           continue;
         }
         this.queue.push(m);

@@ -2,8 +2,17 @@
 import { InvalidArgumentError } from "../util/errors.js";
 import type { NodeInfo } from "./node-registry.js";
 
-/** How often a registry removes nodes whose TTL passed and tells watchers they left. */
+/**
+ * How often a registry looks for nodes whose TTL passed and tells watchers they left. On Redis
+ * this only reads the expired end of the lease index (O(log N + expired)), not the whole registry.
+ */
 export const REGISTRY_SWEEP_MS = 1_000;
+
+/**
+ * How often a Redis registry's watch re-reads the whole registry to repair what pub/sub lost
+ * (at-most-once). Events carry joins, leaves and address changes; this only catches misses.
+ */
+export const REGISTRY_RESYNC_MS = 30_000;
 
 export function checkAnnounce(node: NodeInfo, ttlMs: number): void {
   if (typeof node?.id !== "string" || node.id.length === 0) throw new InvalidArgumentError("node id must be a non-empty string");
@@ -11,16 +20,24 @@ export function checkAnnounce(node: NodeInfo, ttlMs: number): void {
 }
 
 /**
- * The node as JSON with keys sorted and lastSeen left out: two announces with the same content
- * give the same string, so a heartbeat that changes nothing is not an "update".
+ * The node's identity as JSON with keys sorted: everything but the load figures (connections,
+ * lastSeen), which change with every heartbeat. Two announces with the same identity give the
+ * same string, so a heartbeat with a new connection count is not an "update" event: with N nodes
+ * each heartbeating, pushing load as events would cost N² deliveries per heartbeat period.
  */
 export function nodeContentKey(node: NodeInfo): string {
-  const { lastSeen: _lastSeen, ...content } = node;
-  return stableStringify(content);
+  const { lastSeen: _lastSeen, connections: _connections, ...identity } = node;
+  return stableStringify(identity);
 }
 
+/** Same identity (addresses, apiUrl, startedAt, ...): a difference is an "update" event. */
 export function sameNodeContent(a: NodeInfo, b: NodeInfo): boolean {
   return nodeContentKey(a) === nodeContentKey(b);
+}
+
+/** The connection count as stored (a finite number; anything else counts as 0). */
+export function loadOf(node: NodeInfo): number {
+  return Number.isFinite(node.connections) ? node.connections : 0;
 }
 
 export function sortById(nodes: NodeInfo[]): NodeInfo[] {

@@ -27,7 +27,18 @@ export interface NodeInfo {
   lastSeen: number;
 }
 
+/**
+ * "update" is a change of a live node's identity (addresses, apiUrl, startedAt: a restart), not
+ * of its load: connections and lastSeen change with every heartbeat and are read with list() or
+ * loads(), never pushed, so the registry's traffic stays linear in the number of nodes.
+ */
 export type NodeEvent = { type: "join"; node: NodeInfo } | { type: "leave"; nodeId: string } | { type: "update"; node: NodeInfo };
+
+/** The load figures of a node, as of its last heartbeat. */
+export interface NodeLoad {
+  connections: number;
+  lastSeen: number;
+}
 
 export interface NodeRegistry {
   /**
@@ -37,9 +48,18 @@ export interface NodeRegistry {
   announce(node: NodeInfo, ttlMs: number): Promise<void>;
   /** Remove a node now (clean shutdown). */
   withdraw(nodeId: string): Promise<void>;
-  /** Live nodes, sorted by id. */
+  /** Live nodes, sorted by id, with their current load. */
   list(): Promise<NodeInfo[]>;
-  /** Joins, leaves (including TTL expiry) and updates; returns an unsubscribe function. */
+  /**
+   * Optional, cheaper than list(): the load of every node, by id (it may still name a node that
+   * just expired; callers keep only the nodes they know as live).
+   */
+  loads?(): Promise<Map<string, NodeLoad>>;
+  /**
+   * Joins, leaves (including TTL expiry, noticed by some instance within a sweep interval) and
+   * identity updates; returns an unsubscribe function. Events are eventual: a backend whose
+   * transport may lose them repairs its watchers' view by a periodic re-read.
+   */
   watch(listener: (event: NodeEvent) => void): () => void;
   close(): Promise<void>;
 }

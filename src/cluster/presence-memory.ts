@@ -1,28 +1,44 @@
 import { UnavailableError } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
 import { MemoryClusterHub, type MemoryPresenceState, type PresenceEntry } from "./memory-hub.js";
-import { byDevice, checkBinding, checkDevice, checkEpoch, checkLimit, checkLookup, checkTtl, checkUid } from "./presence-common.js";
-import type { BindResult, Presence, PresenceBinding } from "./presence.js";
+import {
+  EVERY_NODE_ALIVE,
+  byDevice,
+  checkBinding,
+  checkDevice,
+  checkEpoch,
+  checkLimit,
+  checkLookup,
+  checkTtl,
+  checkUid,
+  isLive,
+} from "./presence-common.js";
+import type { BindResult, NodeLiveness, Presence, PresenceBinding } from "./presence.js";
 
 export interface MemoryPresenceOptions {
   /** Shared with the other "nodes" of an in-process cluster; a fresh one when omitted. */
   hub?: MemoryClusterHub;
   logger?: Logger;
-  now?: () => number;
+  /** Whether a node run is alive (see Presence.setNodeLiveness); every node when omitted. */
+  isNodeAlive?: NodeLiveness;
 }
 
 /**
  * Presence in process memory with the same rules as RedisPresence: the highest epoch per
- * (uid, deviceFlag) wins, expired bindings count as absent and are dropped when next touched.
+ * (uid, deviceFlag) wins, a binding of a dead node counts as absent (dropped when next touched).
  */
 export class MemoryPresence implements Presence {
   private readonly state: MemoryPresenceState;
-  private readonly now: () => number;
+  private isNodeAlive: NodeLiveness;
   private closed = false;
 
   constructor(options: MemoryPresenceOptions = {}) {
     this.state = (options.hub ?? new MemoryClusterHub()).presence;
-    this.now = options.now ?? Date.now;
+    this.isNodeAlive = options.isNodeAlive ?? EVERY_NODE_ALIVE;
+  }
+
+  setNodeLiveness(isNodeAlive: NodeLiveness): void {
+    this.isNodeAlive = isNodeAlive;
   }
 
   async nextEpoch(uid: string): Promise<number> {
@@ -35,21 +51,14 @@ export class MemoryPresence implements Presence {
     this.checkOpen();
     checkBinding(binding);
     checkTtl(ttlMs);
-    const now = this.now();
-    let devices = this.state.byUid.get(binding.uid);
-    const current = devices?.get(binding.deviceFlag);
+    const current = this.state.byUid.get(binding.uid)?.get(binding.deviceFlag);
     let displaced: PresenceBinding | undefined;
-    if (current && current.expiresAt > now) {
+    if (current && isLive(current.binding, this.isNodeAlive)) {
       if (current.binding.epoch > binding.epoch) return { accepted: false };
       if (current.binding.epoch < binding.epoch) displaced = { ...current.binding };
     }
-    if (current) this.unindex(current.binding);
-    if (!devices) {
-      devices = new Map();
-      this.state.byUid.set(binding.uid, devices);
-    }
-    devices.set(binding.deviceFlag, { binding: { ...binding }, expiresAt: now + ttlMs });
-    this.index(binding);
+    if (current) this.remove(current);
+    this.put(binding);
     return displaced ? { accepted: true, displaced } : { accepted: true };
   }
 
@@ -65,36 +74,24 @@ export class MemoryPresence implements Presence {
   async refresh(nodeId: string, bindings: PresenceBinding[], ttlMs: number): Promise<void> {
     this.checkOpen();
     checkTtl(ttlMs);
-    const expiresAt = this.now() + ttlMs;
+    for (const b of bindings) checkBinding(b);
     for (const b of bindings) {
-      checkBinding(b);
-      // Only a binding that is still this node's login is extended; one displaced by a newer login stays gone.
-      const current = this.state.byUid.get(b.uid)?.get(b.deviceFlag);
-      if (current) {
-        if (current.binding.epoch === b.epoch && current.binding.nodeId === nodeId) current.expiresAt = expiresAt;
-      } else if (b.nodeId === nodeId) {
-        // Lost (pruned after expiry, or the node was declared dead) while the session lives on:
-        // write it back, and lift the epoch counter past it so a later login still wins.
-        let devices = this.state.byUid.get(b.uid);
-        if (!devices) {
-          devices = new Map();
-          this.state.byUid.set(b.uid, devices);
-        }
-        devices.set(b.deviceFlag, { binding: { ...b }, expiresAt });
-        this.index(b);
-        if (this.state.epoch < b.epoch) this.state.epoch = b.epoch;
-      }
+      // Memory loses nothing by itself: only removeNode (a node wrongly declared dead) leaves gaps.
+      // A gap is refilled, and the epoch counter lifted past it so a later login still wins; a
+      // device held by any other binding (a newer login) stays as it is.
+      if (b.nodeId !== nodeId || this.state.byUid.get(b.uid)?.has(b.deviceFlag)) continue;
+      this.put(b);
+      if (this.state.epoch < b.epoch) this.state.epoch = b.epoch;
     }
   }
 
   async lookup(uids: string[]): Promise<Map<string, PresenceBinding[]>> {
     this.checkOpen();
     checkLookup(uids);
-    const now = this.now();
     const out = new Map<string, PresenceBinding[]>();
     for (const uid of uids) {
       if (out.has(uid)) continue;
-      const live = this.live(uid, now);
+      const live = this.live(uid);
       if (live.length > 0) out.set(uid, live.sort(byDevice));
     }
     return out;
@@ -115,11 +112,10 @@ export class MemoryPresence implements Presence {
   async onlineUids(limit: number): Promise<string[]> {
     this.checkOpen();
     checkLimit(limit);
-    const now = this.now();
     const out: string[] = [];
     for (const uid of [...this.state.byUid.keys()]) {
       if (out.length >= limit) break;
-      if (this.live(uid, now).length > 0) out.push(uid);
+      if (this.live(uid).length > 0) out.push(uid);
     }
     return out;
   }
@@ -132,16 +128,25 @@ export class MemoryPresence implements Presence {
     if (this.closed) throw new UnavailableError("presence is closed");
   }
 
-  /** Live bindings of a uid (copies); expired ones are dropped on the way. */
-  private live(uid: string, now: number): PresenceBinding[] {
-    const devices = this.state.byUid.get(uid);
-    if (!devices) return [];
+  /** Live bindings of a uid (copies). Dead ones stay until overwritten or removeNode: the node
+   * may only be missing from this process's node list for a moment. */
+  private live(uid: string): PresenceBinding[] {
     const out: PresenceBinding[] = [];
-    for (const entry of [...devices.values()]) {
-      if (entry.expiresAt > now) out.push({ ...entry.binding });
-      else this.remove(entry);
+    for (const entry of this.state.byUid.get(uid)?.values() ?? []) {
+      if (isLive(entry.binding, this.isNodeAlive)) out.push({ ...entry.binding });
     }
     return out;
+  }
+
+  private put(b: PresenceBinding): void {
+    let devices = this.state.byUid.get(b.uid);
+    if (!devices) {
+      devices = new Map();
+      this.state.byUid.set(b.uid, devices);
+    }
+    // expiresAt is unused: bindings are leases on their node (presence.ts).
+    devices.set(b.deviceFlag, { binding: { ...b }, expiresAt: Number.POSITIVE_INFINITY });
+    this.index(b);
   }
 
   private remove(entry: PresenceEntry): void {

@@ -153,7 +153,7 @@ export const OPTION_TABLE = [
     env: "SWITCHBOARD_REDIS_URL",
     kind: "string",
     default: undefined,
-    help: "Redis URL: node registry, presence and (without --nats) the message bus are shared through it",
+    help: "Redis URL, or comma-separated seed URLs of a Redis Cluster (detected from the servers): node registry, presence and (without --nats) the message bus",
   },
   {
     key: "natsUrl",
@@ -161,7 +161,7 @@ export const OPTION_TABLE = [
     env: "SWITCHBOARD_NATS_URL",
     kind: "string",
     default: undefined,
-    help: "NATS URL: message bus between nodes",
+    help: "NATS URL(s), comma-separated: message bus between nodes (a NATS cluster: list several servers)",
   },
   {
     key: "postgresUrl",

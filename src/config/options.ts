@@ -179,17 +179,21 @@ function checkConsistency(o: ServeOptions): void {
   for (const key of ["tcpPort", "wsPort", "wssPort"] as const) {
     if (o[key] !== 0 && o[key] + o.nodes - 1 > 65535) throw new ConfigError(`${key} ${o[key]} + ${o.nodes} nodes runs past port 65535`);
   }
-  for (const [key, url] of [
-    ["redis", o.redisUrl],
-    ["nats", o.natsUrl],
-    ["postgres", o.postgresUrl],
-    ["webhook", o.webhookUrl],
+  // --redis and --nats may list several servers (a Redis Cluster's seeds, a NATS cluster), comma-separated.
+  for (const [key, value, list] of [
+    ["redis", o.redisUrl, true],
+    ["nats", o.natsUrl, true],
+    ["postgres", o.postgresUrl, false],
+    ["webhook", o.webhookUrl, false],
   ] as const) {
-    if (url === undefined) continue;
-    try {
-      new URL(url);
-    } catch {
-      throw new ConfigError(`--${key} ${JSON.stringify(url)} is not a URL`);
+    if (value === undefined) continue;
+    const urls = list ? value.split(",").map((u) => u.trim()) : [value];
+    for (const url of urls) {
+      try {
+        new URL(url);
+      } catch {
+        throw new ConfigError(`--${key} ${JSON.stringify(url)} is not a URL`);
+      }
     }
   }
   if (o.natsUrl && !o.redisUrl) throw new ConfigError("--nats carries messages only: node registry and presence need --redis too");

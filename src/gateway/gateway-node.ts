@@ -16,8 +16,12 @@ import type { Connection, Listener } from "./transport.js";
 export const NODE_HEARTBEAT_MS = 2_000;
 /** A node not heard from for this long is considered dead. */
 export const NODE_TTL_MS = 6_000;
-/** Presence bindings live this long unless the node refreshes them. */
+/** Passed to presence.bind/refresh, which check it but no longer use it: a binding lives as long as its node. */
 export const PRESENCE_TTL_MS = 30_000;
+/**
+ * How often a node checks that Redis still holds its sessions (O(1) per node while nothing is
+ * lost; writes them back after a Redis restart or a wrong removeNode).
+ */
 export const PRESENCE_REFRESH_MS = 10_000;
 /** A connection must send CONNECT within this long. */
 export const AUTH_TIMEOUT_MS = 5_000;
@@ -162,13 +166,17 @@ export class GatewayNode implements LocalNode {
   }
 
   private bindings() {
-    return this.sessions.all().map((s) => ({ uid: s.uid, nodeId: this.id, deviceFlag: s.deviceFlag, connId: s.connId, epoch: s.epoch }));
+    const incarnation = this.startedAt;
+    return this.sessions
+      .all()
+      .map((s) => ({ uid: s.uid, nodeId: this.id, deviceFlag: s.deviceFlag, connId: s.connId, epoch: s.epoch, incarnation }));
   }
 
   private onOpen(conn: Connection): void {
     const session = new Session(conn, {
       nodeId: this.id,
       nodeNumber: nodeNumber(this.id),
+      nodeIncarnation: this.startedAt,
       limits: this.options.limits,
       tokens: this.options.tokens,
       presence: this.options.presence,

@@ -61,6 +61,8 @@ export interface SessionContext {
   nodeId: string;
   /** node_id sent in CONNACK (v4+): a number derived from the node's id. */
   nodeNumber: number;
+  /** This run of the node (its start time): a binding is live only while this run is. */
+  nodeIncarnation: number;
   limits: SessionLimits;
   tokens: TokenStore;
   presence: Presence;
@@ -229,7 +231,14 @@ export class Session implements SessionHandle {
     if (this.state === "closed") return;
     this.epoch = await this.ctx.presence.nextEpoch(p.uid);
     const bound = await this.ctx.presence.bind(
-      { uid: p.uid, nodeId: this.ctx.nodeId, deviceFlag: p.deviceFlag, connId: this.connId, epoch: this.epoch },
+      {
+        uid: p.uid,
+        nodeId: this.ctx.nodeId,
+        deviceFlag: p.deviceFlag,
+        connId: this.connId,
+        epoch: this.epoch,
+        incarnation: this.ctx.nodeIncarnation,
+      },
       this.ctx.presenceTtlMs,
     );
     // The connection may have gone while presence was being written.

@@ -11,6 +11,7 @@ import type { NodeRegistry } from "../cluster/node-registry.js";
 import { MemoryPresence } from "../cluster/presence-memory.js";
 import { RedisPresence } from "../cluster/presence-redis.js";
 import type { Presence } from "../cluster/presence.js";
+import { detectRedisTopology } from "../cluster/redis-common.js";
 import type { ServeOptions } from "../config/options.js";
 import { PostgresMessageStore } from "../store/message-store-postgres.js";
 import { SqliteMessageStore } from "../store/message-store-sqlite.js";
@@ -72,12 +73,17 @@ export async function createBackends(options: ServeOptions, logger: Logger): Pro
   let registry: NodeRegistry;
   let presence: Presence;
   let bus: MessageBus;
+  let redisKind = "memory";
   if (options.redisUrl) {
-    registry = new RedisNodeRegistry({ url: options.redisUrl, prefix, logger: logger.child({ part: "registry.redis" }) });
-    presence = new RedisPresence({ url: options.redisUrl, prefix, logger: logger.child({ part: "presence.redis" }) });
+    // One URL of a plain Redis, or seeds of a Redis Cluster: the servers say which.
+    const { cluster } = await detectRedisTopology(options.redisUrl);
+    const redis = { url: options.redisUrl, cluster };
+    redisKind = cluster ? "redis cluster" : "redis";
+    registry = new RedisNodeRegistry({ ...redis, prefix, logger: logger.child({ part: "registry.redis" }) });
+    presence = new RedisPresence({ ...redis, prefix, logger: logger.child({ part: "presence.redis" }) });
     bus = options.natsUrl
       ? new NatsMessageBus({ url: options.natsUrl, prefix, logger: logger.child({ part: "bus.nats" }) })
-      : new RedisMessageBus({ url: options.redisUrl, prefix, logger: logger.child({ part: "bus.redis" }) });
+      : new RedisMessageBus({ ...redis, prefix, logger: logger.child({ part: "bus.redis" }) });
   } else {
     const hub = new MemoryClusterHub();
     registry = new MemoryNodeRegistry({ hub });
@@ -94,9 +100,9 @@ export async function createBackends(options: ServeOptions, logger: Logger): Pro
     bus,
     describe: {
       store: options.postgresUrl ? "postgres" : `sqlite ${join(options.dataDir, "switchboard.db")}`,
-      registry: options.redisUrl ? "redis" : "memory",
-      presence: options.redisUrl ? "redis" : "memory",
-      bus: options.natsUrl ? "nats" : options.redisUrl ? "redis" : "memory",
+      registry: redisKind,
+      presence: redisKind,
+      bus: options.natsUrl ? "nats" : redisKind,
     },
     async close() {
       storeHealth.stop();

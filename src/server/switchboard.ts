@@ -1,6 +1,7 @@
 import type { AssignmentStrategy } from "../cluster/assignment.js";
 import { BusCanary } from "../cluster/bus-canary.js";
 import { NodeDirectory } from "../cluster/node-directory.js";
+import { directoryLiveness } from "../cluster/presence-common.js";
 import { createStrategy } from "../cluster/strategies.js";
 import type { ServeOptions } from "../config/options.js";
 import { GatewayNode } from "../gateway/gateway-node.js";
@@ -83,6 +84,8 @@ export async function startSwitchboard(options: ServeOptions, logger: Logger = s
     const inbox = new BusInbox({ bus, metrics, logger: logger.child({ part: "bus-inbox" }) });
     const directory = new NodeDirectory({ registry, logger });
     await directory.start();
+    // A binding is live while its node's run is in the registry: no per-binding refresh.
+    presence.setNodeLiveness(directoryLiveness(directory));
     cleanups.push(() => directory.stop());
     // A node that left (clean stop or TTL expiry) takes its users' presence with it.
     const unwatch = registry.watch((event) => {

@@ -1,13 +1,15 @@
 /**
  * The same chat scenario on every cluster shape: real wukongimjssdk clients on three different
  * nodes chat 1:1 and in a group spanning all nodes. Shapes: three nodes in one process (memory
- * backends) and three processes sharing Redis + PostgreSQL (bus on Redis or NATS), each in both
- * delivery modes.
+ * backends), three processes sharing Redis + PostgreSQL (bus on Redis or NATS), each in both
+ * delivery modes, and three processes on a Redis Cluster and a NATS cluster.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import { type NodeProcess, startNodeProcess, waitForNodes } from "../helpers/cluster-process.js";
+import { type NatsClusterHandle, natsClusterUnavailable, startNatsCluster } from "../helpers/nats-cluster.js";
+import { type RedisClusterHandle, redisClusterUnavailable, startRedisCluster } from "../helpers/redis-cluster.js";
 import { type SdkUser, connectSdkUser } from "../helpers/sdk-user.js";
 import { type ApiClient, type TestServer, startTestServer } from "../helpers/server.js";
 import { serviceUrls, skipUnless, uniqueName } from "../helpers/services.js";
@@ -162,6 +164,42 @@ for (const shape of processShapes) {
       } finally {
         user.close();
       }
+    });
+  });
+}
+
+for (const bus of ["nats cluster", "redis cluster"] as const) {
+  describe(`three processes on a Redis Cluster + PostgreSQL, bus on the ${bus}`, async () => {
+    const skip = (await skipUnless("postgres")) || redisClusterUnavailable() || (bus === "nats cluster" && natsClusterUnavailable());
+    const clusterName = uniqueName("rc").toLowerCase();
+    let redis: RedisClusterHandle | undefined;
+    let nats: NatsClusterHandle | undefined;
+    let nodes: NodeProcess[] = [];
+    before(async () => {
+      if (skip) return;
+      [redis, nats] = await Promise.all([startRedisCluster(), bus === "nats cluster" ? startNatsCluster(3) : undefined]);
+      // Each process gets all seeds and servers, as an operator would configure it.
+      nodes = await Promise.all(
+        [1, 2, 3].map((i) =>
+          startNodeProcess({ nodeId: `rc${i}`, clusterName, redis: redis!.url, nats: nats?.url, postgres: serviceUrls.postgres }),
+        ),
+      );
+      for (const n of nodes) await waitForNodes(n, 3);
+    });
+    after(async () => {
+      await Promise.all(nodes.map((n) => n.stop()));
+      await Promise.all([redis?.stop(), nats?.stop()]);
+      if (skip) return;
+      const sql = new pg.Client({ connectionString: serviceUrls.postgres });
+      await sql.connect();
+      await sql.query(`DROP SCHEMA IF EXISTS "${clusterName}" CASCADE`);
+      await sql.end();
+    });
+
+    test("users on three processes chat 1:1 and in a group with the real SDK", { skip }, async () => {
+      const health = await nodes[0].get("/health");
+      assert.equal(health.status, 200, JSON.stringify(health.body));
+      await chatScenario({ api: (i) => nodes[i], wsAddr: (i) => nodes[i].wsAddr }, `rc-${bus.split(" ")[0]}`);
     });
   });
 }

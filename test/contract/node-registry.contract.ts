@@ -150,15 +150,17 @@ export function nodeRegistryContract(
       );
     });
 
-    it("watchers on every instance get join, update and leave in order", 3, async ([a, b, c]) => {
+    it("watchers on every instance get join, update (new address) and leave in order", 3, async ([a, b, c]) => {
       const logB = await watching(b);
       const logC = await watching(c);
-      const node = nodeInfo("node-x");
+      const node = nodeInfo("node-x", { connections: 3 });
       await a.announce(node, LONG_TTL_MS);
       const join = await logB.waitFor(is("join", "node-x"), "join on b");
       assert.equal(join.type === "join" && join.node.apiUrl, node.apiUrl);
-      await a.announce({ ...node, connections: 5 }, LONG_TTL_MS);
+      assert.equal(join.type === "join" && join.node.connections, 3, "a join carries the load of that moment");
+      await a.announce({ ...node, apiUrl: "http://10.0.0.9:5001", connections: 5 }, LONG_TTL_MS);
       const update = await logC.waitFor(is("update", "node-x"), "update on c");
+      assert.equal(update.type === "update" && update.node.apiUrl, "http://10.0.0.9:5001");
       assert.equal(update.type === "update" && update.node.connections, 5);
       await a.withdraw("node-x");
       for (const log of [logB, logC]) {
@@ -180,6 +182,25 @@ export function nodeRegistryContract(
       await a.announce({ ...node, startedAt: node.startedAt + 1 }, LONG_TTL_MS);
       const update = await log.waitFor(is("update", "node-1"), "update after restart");
       assert.equal(update.type === "update" && update.node.startedAt, node.startedAt + 1);
+    });
+
+    it("a heartbeat with a new load is not an event; list() (and loads(), if any) show the load", 2, async ([a, b]) => {
+      const log = await watching(b);
+      const node = nodeInfo("node-1", { connections: 1 });
+      await a.announce(node, LONG_TTL_MS);
+      await a.announce({ ...node, connections: 2 }, LONG_TTL_MS);
+      await a.announce({ ...node, connections: 9 }, LONG_TTL_MS);
+      await a.announce(nodeInfo("node-2"), LONG_TTL_MS);
+      // Events of one announcer arrive in order: an update for node-1 would precede node-2's join.
+      await log.waitFor(is("join", "node-2"), "join node-2");
+      assert.deepEqual(log.summary(), ["join node-1", "join node-2"]);
+      assert.equal((await b.list()).find((n) => n.id === "node-1")?.connections, 9);
+      if (b.loads) {
+        const loads = await b.loads();
+        assert.equal(loads.get("node-1")?.connections, 9);
+        assert.equal(loads.get("node-2")?.connections, 0);
+        assert.ok(Math.abs(loads.get("node-1")!.lastSeen - Date.now()) < 60_000, "lastSeen is about now");
+      }
     });
 
     it("withdraw removes a node now and tells watchers; withdrawing an unknown node is a no-op", 2, async ([a, b]) => {

@@ -1,11 +1,12 @@
 /**
  * The Presence contract, run on every backend (test/cluster/presence.test.ts). The factory gives
  * `count` instances over one fresh, empty backend (several gateway processes sharing it) and a
- * cleanup that closes them and removes what they stored.
+ * cleanup that closes them and removes what they stored. Node liveness (the node registry's word,
+ * Presence.setNodeLiveness) is steered by each test through a NodeView.
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { Presence, PresenceBinding } from "../../src/cluster/presence.js";
+import type { NodeLiveness, Presence, PresenceBinding } from "../../src/cluster/presence.js";
 import { InvalidArgumentError, UnavailableError } from "../../src/util/errors.js";
 
 export interface PresenceCluster {
@@ -15,7 +16,20 @@ export interface PresenceCluster {
 
 const TTL_MS = 300;
 const LONG_TTL_MS = 60_000;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** What the node registry says, as a test sets it: nodes declared dead, and the current run of restarted ones. */
+class NodeView {
+  private readonly dead = new Set<string>();
+  private readonly runs = new Map<string, number>();
+  kill(nodeId: string): void {
+    this.dead.add(nodeId);
+  }
+  restart(nodeId: string, incarnation: number): void {
+    this.runs.set(nodeId, incarnation);
+  }
+  readonly isNodeAlive: NodeLiveness = (nodeId, incarnation) =>
+    !this.dead.has(nodeId) && (incarnation === 0 || incarnation >= (this.runs.get(nodeId) ?? 0));
+}
 
 export function binding(
   uid: string,
@@ -45,11 +59,13 @@ export function presenceContract(
   opts: { skip?: false | string } = {},
 ): void {
   describe(`Presence contract: ${name}`, { skip: opts.skip }, () => {
-    const it = (title: string, count: number, fn: (p: Presence[]) => Promise<void>) =>
+    const it = (title: string, count: number, fn: (p: Presence[], nodes: NodeView) => Promise<void>) =>
       test(title, async () => {
         const { presences, cleanup } = await factory(count);
+        const nodes = new NodeView();
+        for (const p of presences) p.setNodeLiveness(nodes.isNodeAlive);
         try {
-          await fn(presences);
+          await fn(presences, nodes);
         } finally {
           await cleanup();
         }
@@ -157,38 +173,54 @@ export function presenceContract(
       });
     });
 
-    describe("expiry", () => {
-      it("a binding not refreshed is gone after its TTL; a refreshed one stays", 2, async ([a, b]) => {
-        const kept = await login(a, "alice", "node-1", 1, TTL_MS);
-        await login(a, "bob", "node-1", 1, TTL_MS);
+    describe("node liveness", () => {
+      it("a binding is live while its node is: one declared dead is gone from lookup and onlineUids", 2, async ([a, b], nodes) => {
+        const kept = await login(a, "alice", "node-1", 1);
+        await login(a, "bob", "node-2", 1);
+        await login(a, "bob", "node-1", 2);
         assert.equal((await b.lookup(["alice", "bob"])).size, 2);
-        await sleep(TTL_MS / 2);
-        await a.refresh("node-1", [kept], TTL_MS * 3);
-        await sleep(TTL_MS);
+        nodes.kill("node-2");
         const live = await b.lookup(["alice", "bob"]);
-        assert.deepEqual([...live.keys()], ["alice"]);
         assert.deepEqual(live.get("alice"), [kept]);
-        assert.deepEqual(await b.onlineUids(10), ["alice"]);
+        assert.deepEqual(
+          live.get("bob")?.map((x) => x.nodeId),
+          ["node-1"],
+        );
+        nodes.kill("node-1");
+        assert.equal((await b.lookup(["alice", "bob"])).size, 0);
+        assert.deepEqual(await b.onlineUids(10), []);
       });
 
-      it("an expired binding neither fences nor is reported displaced", 1, async ([p]) => {
+      it("a binding of a dead node neither fences nor is reported displaced", 1, async ([p], nodes) => {
         const older = await p.nextEpoch("alice");
-        await login(p, "alice", "node-2", 1, TTL_MS);
-        await sleep(TTL_MS + 100);
+        await login(p, "alice", "node-2", 1);
+        nodes.kill("node-2");
         const b = binding("alice", "node-1", 1, older);
         assert.deepEqual(await p.bind(b, LONG_TTL_MS), { accepted: true });
         assert.deepEqual(await bindingsOf(p, "alice"), [b]);
       });
 
-      it("refresh extends only bindings that are still that node's login", 2, async ([a, b]) => {
-        const old = await login(a, "alice", "node-1", 1, TTL_MS);
-        const current = await login(b, "alice", "node-2", 1, TTL_MS);
-        const carol = await login(b, "carol", "node-2", 1, TTL_MS);
+      it("a binding left by an earlier run of a node is dead; the new run's displaces it unreported", 2, async ([a, b], nodes) => {
+        const first = { ...binding("alice", "node-1", 1, await a.nextEpoch("alice")), incarnation: 1_000 };
+        assert.deepEqual(await a.bind(first, LONG_TTL_MS), { accepted: true });
+        assert.deepEqual(await bindingsOf(b, "alice"), [first], "the incarnation round-trips");
+        nodes.restart("node-1", 2_000);
+        assert.deepEqual(await bindingsOf(b, "alice"), []);
+        const second = { ...binding("alice", "node-1", 1, await b.nextEpoch("alice")), incarnation: 2_000 };
+        assert.deepEqual(await b.bind(second, LONG_TTL_MS), { accepted: true });
+        assert.deepEqual(await bindingsOf(a, "alice"), [second]);
+      });
+
+      it("refresh writes back only bindings that are still that node's login", 2, async ([a, b], nodes) => {
+        const old = await login(a, "alice", "node-1", 1);
+        const current = await login(b, "alice", "node-2", 1);
+        const carol = await login(b, "carol", "node-2", 1);
         // node-1 still believes it holds alice; node-3 claims carol's binding.
         await a.refresh("node-1", [old], LONG_TTL_MS);
         await a.refresh("node-3", [carol], LONG_TTL_MS);
-        await sleep(TTL_MS + 100);
-        assert.deepEqual((await a.lookup(["alice", "carol"])).size, 0, `${JSON.stringify([...(await a.lookup(["alice", "carol"]))])}`);
+        assert.deepEqual(Object.fromEntries(await a.lookup(["alice", "carol"])), { alice: [current], carol: [carol] });
+        nodes.kill("node-2");
+        assert.equal((await a.lookup(["alice", "carol"])).size, 0, "nothing of node-1 or node-3 came back");
         assert.ok(current.epoch > old.epoch);
       });
 
@@ -210,9 +242,12 @@ export function presenceContract(
       });
 
       it("refresh of many bindings at once", 1, async ([p]) => {
-        const bindings = await Promise.all(Array.from({ length: 200 }, (_, i) => login(p, `user-${i}`, "node-1", 1, TTL_MS)));
+        const bindings = await Promise.all(Array.from({ length: 200 }, (_, i) => login(p, `user-${i}`, "node-1", 1)));
         await p.refresh("node-1", bindings, LONG_TTL_MS);
-        await sleep(TTL_MS + 100);
+        assert.equal((await p.lookup(bindings.map((b) => b.uid))).size, 200);
+        await p.removeNode("node-1");
+        assert.equal((await p.lookup(bindings.map((b) => b.uid))).size, 0);
+        await p.refresh("node-1", bindings, LONG_TTL_MS);
         assert.equal((await p.lookup(bindings.map((b) => b.uid))).size, 200);
       });
     });
@@ -254,13 +289,13 @@ export function presenceContract(
         assert.equal((await b.lookup([])).size, 0);
       });
 
-      it("onlineUids lists users with a live binding, up to the limit", 2, async ([a, b]) => {
+      it("onlineUids lists users with a live binding, up to the limit", 2, async ([a, b], nodes) => {
         for (const uid of ["u1", "u2", "u3", "u4"]) await login(a, uid, "node-1", 1);
         await login(a, "u2", "node-2", 2);
         const gone = await login(a, "u5", "node-1", 1);
         await a.unbind("u5", 1, gone.epoch);
-        await login(a, "u6", "node-1", 1, TTL_MS);
-        await sleep(TTL_MS + 100);
+        await login(a, "u6", "node-3", 1);
+        nodes.kill("node-3");
         assert.deepEqual((await b.onlineUids(100)).sort(), ["u1", "u2", "u3", "u4"]);
         const page = await b.onlineUids(2);
         assert.equal(page.length, 2);
