@@ -6,10 +6,10 @@
  *
  * Every process is tracked and SIGKILLed when the test process exits.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { exitOf, freePorts, missingCommands, portOpen, tempDir, trackChild } from "./redis-cluster.js";
+import { exitOf, freePorts, missingCommands, spawnListening, tail, tempDir } from "./redis-cluster.js";
 import { until } from "./wait.js";
 
 export interface NatsClusterServer {
@@ -84,23 +84,12 @@ class NatsServerProcess implements NatsClusterServer {
   }
 
   async spawn(timeoutMs = 10_000): Promise<void> {
-    const child = trackChild(spawn("nats-server", ["-c", join(this.dir, "nats.conf")], { cwd: this.dir, stdio: "ignore" }));
-    this.child = child;
-    this.exited = new Promise<void>((r) => child.once("exit", () => r()));
-    let gone = false;
-    void this.exited.then(() => {
-      gone = true;
-    });
+    const args = ["-c", join(this.dir, "nats.conf")];
+    const server = spawnListening({ command: "nats-server", args, cwd: this.dir, port: this.port, log: this.log, timeoutMs, everyMs: 10 });
+    this.child = server.child;
+    this.exited = server.exited;
     try {
-      await until(
-        `nats-server on ${this.port}`,
-        () => {
-          if (gone) throw new Error(`nats-server on ${this.port} exited while starting:\n${tail(this.log)}`);
-          return portOpen(this.port);
-        },
-        timeoutMs,
-        10,
-      );
+      await server.ready;
     } catch (err) {
       await this.kill9();
       throw err;
@@ -133,14 +122,6 @@ interface Routez {
   server_id: string;
   num_routes?: number;
   routes?: { remote_id: string; subscriptions_list?: string[] }[];
-}
-
-function tail(path: string, lines = 15): string {
-  try {
-    return readFileSync(path, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
-  } catch {
-    return "(no log)";
-  }
 }
 
 export async function startNatsCluster(n = 3, o: NatsClusterOptions = {}): Promise<NatsClusterHandle> {

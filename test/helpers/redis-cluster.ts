@@ -12,11 +12,10 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { Redis } from "ioredis";
-import { freePort } from "./services.js";
+import { freePort, portOpen } from "./services.js";
 import { sleep, until } from "./wait.js";
 
 /** Milliseconds a node may be unreachable before the others mark it failed (and fail over). */
@@ -107,15 +106,44 @@ export async function exitOf(exited: Promise<void>): Promise<void> {
   }
 }
 
-export function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ port, host: "127.0.0.1" });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
+/** The last lines of a server's log, for a failure message. */
+export function tail(path: string, lines = 15): string {
+  try {
+    return readFileSync(path, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+/**
+ * Spawns a server (tracked). `ready` resolves once it accepts connections on `port`, and fails
+ * with the end of its log if it exits first; the caller kills it when `ready` fails.
+ */
+export function spawnListening(o: {
+  command: string;
+  args: string[];
+  cwd: string;
+  port: number;
+  log: string;
+  timeoutMs: number;
+  everyMs: number;
+}): { child: ChildProcess; exited: Promise<void>; ready: Promise<number> } {
+  const child = trackChild(spawn(o.command, o.args, { cwd: o.cwd, stdio: "ignore" }));
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  let gone = false;
+  void exited.then(() => {
+    gone = true;
   });
+  const ready = until(
+    `${o.command} on ${o.port}`,
+    () => {
+      if (gone) throw new Error(`${o.command} on ${o.port} exited while starting:\n${tail(o.log)}`);
+      return portOpen(o.port);
+    },
+    o.timeoutMs,
+    o.everyMs,
+  );
+  return { child, exited, ready };
 }
 
 /** Whether `cmd` is an executable on PATH (or a path to one). */
@@ -207,14 +235,6 @@ async function notReady(port: number, size: number): Promise<string | undefined>
   }
 }
 
-function tail(path: string, lines = 15): string {
-  try {
-    return readFileSync(path, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
-  } catch {
-    return "(no log)";
-  }
-}
-
 /**
  * What `redis-cli --cluster create … --cluster-replicas 1` does, without its one-second pauses:
  * slots split in three over the first three nodes, distinct config epochs, every node MEETs the
@@ -299,23 +319,11 @@ class ClusterNodeProcess implements RedisClusterNode {
       "--logfile",
       "redis.log",
     ];
-    const child = trackChild(spawn("redis-server", args, { cwd: this.dir, stdio: "ignore" }));
-    this.child = child;
-    this.exited = new Promise<void>((r) => child.once("exit", () => r()));
-    let gone = false;
-    void this.exited.then(() => {
-      gone = true;
-    });
+    const server = spawnListening({ command: "redis-server", args, cwd: this.dir, port: this.port, log: this.log, timeoutMs, everyMs: 20 });
+    this.child = server.child;
+    this.exited = server.exited;
     try {
-      await until(
-        `redis-server on ${this.port}`,
-        () => {
-          if (gone) throw new Error(`redis-server on ${this.port} exited while starting:\n${tail(this.log)}`);
-          return portOpen(this.port);
-        },
-        timeoutMs,
-        20,
-      );
+      await server.ready;
     } catch (err) {
       await this.kill9();
       throw err;

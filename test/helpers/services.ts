@@ -57,3 +57,15 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/** Whether something accepts connections on 127.0.0.1:`port` now. */
+export function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: "127.0.0.1" });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}

@@ -6,7 +6,6 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -39,6 +38,7 @@ export function track(child: ChildProcess): ChildProcess {
   return child;
 }
 
+import { portOpen } from "../../helpers/services.js";
 export { freePort } from "../../helpers/services.js";
 
 /**
@@ -56,17 +56,6 @@ export async function retrying<T>(fn: () => Promise<T>, attempts = 4, retries?: 
       await sleep(250 * 2 ** (i - 1));
     }
   }
-}
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ port, host: "127.0.0.1" });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
 }
 
 /** Resident memory of a process in bytes (Linux /proc), or 0 when it is gone. */
